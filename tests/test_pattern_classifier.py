@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -31,7 +32,7 @@ def test_default_run_reproduces_the_article_end_to_end(default_run):
     assert 0 <= report["noisy_accuracy_before"] <= 100 and report["noisy_accuracy_after"] >= 90
     assert sorted(report["outputs"]) == sorted(str(out_dir / n) for n in ("01_loss.png", "01_filters.png"))
     for path in report["outputs"]:
-        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "epoch 2  step 40/40" in result.stdout
 
 
