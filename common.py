@@ -345,6 +345,7 @@ class FrameRecorder:
     The still parts (axes, curves, labels) are rendered once and saved as a
     background; each frame restores it, draws the `moving` artists over it and
     writes the captions with Pillow, which is far quicker than matplotlib text.
+    Frames are kept as 1-byte palette images, on the palette of the first frame.
     """
 
     def __init__(self, figure, moving):
@@ -352,58 +353,92 @@ class FrameRecorder:
         from PIL import ImageFont
 
         self.canvas = FigureCanvasAgg(figure)
-        self.figure = figure
         self.moving = moving
         for artist in moving:
             artist.set_animated(True)  # left out of the background render
         self.canvas.draw()
         self.background = self.canvas.copy_from_bbox(figure.bbox)
-        font_size = round(10 * figure.dpi / 72)
-        self.font = ImageFont.truetype(matplotlib_font_path(), font_size)
+        self.font = ImageFont.truetype(matplotlib_font_path(), round(10 * figure.dpi / 72))
+        self.palette = blended_palette(figure_colours(figure))
         self.frames = []
 
     def capture(self, captions=()):
-        """Record one frame; `captions` is a list of (axes, text) written in each axes' top left."""
+        """Record one frame; `captions` is a list of (axes, text) written at the top centre of each axes."""
         from PIL import Image, ImageDraw
 
         self.canvas.restore_region(self.background)
         for artist in self.moving:
             artist.axes.draw_artist(artist)
-        frame = Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba())
-        frame = frame.convert("RGB")
+        frame = Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba()).convert("RGB")
         pen = ImageDraw.Draw(frame)
-        height = frame.height
         for axes, text in captions:
-            left, top = axes.bbox.x0, height - axes.bbox.y1
-            pen.multiline_text((left + 8, top + 6), text, font=self.font, fill=(0, 0, 0))
-        self.frames.append(frame)
+            centre, top = (axes.bbox.x0 + axes.bbox.x1) / 2, frame.height - axes.bbox.y1
+            pen.multiline_text((centre, top + 6), text, font=self.font, fill="black", anchor="ma", align="center")
+        self.frames.append(frame.quantize(palette=self.palette, dither=Image.Dither.NONE))
 
     def save_gif(self, path, fps, hold_last_s=1.5):
-        """Write the frames as a looping GIF on one shared palette; the last frame holds."""
-        from PIL import Image
-
-        palette = shared_palette(self.frames)
-        frames = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in self.frames]
+        """Write the frames as a looping GIF; the last frame holds for `hold_last_s` seconds."""
         frame_ms = round(1000 / fps)
-        durations = [frame_ms] * (len(frames) - 1) + [max(frame_ms, round(1000 * hold_last_s))]
+        durations = [frame_ms] * (len(self.frames) - 1) + [max(frame_ms, round(1000 * hold_last_s))]
+        frames = [self.frames[0]] + [
+            only_changes(previous, frame) for previous, frame in zip(self.frames, self.frames[1:])
+        ]
 
         def write(file):
-            frames[0].save(file, format="GIF", save_all=True, append_images=frames[1:],
-                           duration=durations, loop=0)
+            # disposal 1 keeps the previous frame on screen; transparent pixels let it show through
+            frames[0].save(file, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
+                           loop=0, disposal=1, transparency=UNCHANGED, optimize=False)
 
         atomic_write(path, write)
         return len(frames)
 
 
-def shared_palette(frames):
-    """One 256-colour palette made from the first and last frames together."""
+UNCHANGED = 255  # the palette index that GIF viewers draw as transparent
+
+
+def figure_colours(figure):
+    """Every line, marker and text colour in the figure, plus black."""
+    from matplotlib.colors import to_rgb
+    from matplotlib.lines import Line2D
+    from matplotlib.text import Text
+
+    colours = {(0.0, 0.0, 0.0)}
+    for line in figure.findobj(Line2D):
+        colours |= {to_rgb(line.get_color()), to_rgb(line.get_markerfacecolor())}
+    colours |= {to_rgb(text.get_color()) for text in figure.findobj(Text)}
+    return sorted(colours)
+
+
+def blended_palette(colours, shades=8):
+    """A palette image of white and each colour faded towards white in `shades` steps.
+
+    Anti-aliased edges on a white background are exactly such blends, so a small
+    palette built this way keeps every colour (a data-driven one drops the small
+    coloured markers) and its few colours make the GIF compress well.
+    """
     from PIL import Image
 
-    first, last = frames[0], frames[-1]
-    both = Image.new("RGB", (first.width, first.height * 2))
-    both.paste(first, (0, 0))
-    both.paste(last, (0, first.height))
-    return both.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    entries = [(255, 255, 255)]
+    for colour in colours:
+        for shade in range(1, shades + 1):
+            weight = shade / shades
+            entries.append(tuple(round(255 * (1 - weight * (1 - c))) for c in colour))
+    entries = list(dict.fromkeys(entries))[:UNCHANGED]
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([value for entry in entries for value in entry])
+    return palette
+
+
+def only_changes(previous, frame):
+    """`frame` with every pixel equal to `previous` made transparent: long runs compress to almost nothing."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(frame).copy()
+    pixels[pixels == np.asarray(previous)] = UNCHANGED
+    changed = Image.fromarray(pixels, mode="P")
+    changed.putpalette(frame.getpalette())
+    return changed
 
 
 def matplotlib_font_path():

@@ -1,0 +1,174 @@
+"""02_gd_parabola_anim.py against the closed form x_n = x0 * (1 - 2*lr)^n, and its GIFs."""
+
+import math
+import re
+import warnings
+
+import pytest
+import torch
+from PIL import Image
+
+from conftest import call_main, help_entries, last_json_line, run_script
+
+FLOAT32_EPS = torch.finfo(torch.float32).eps
+
+
+def expected_behaviour(lr, x0=1.0):
+    """What x_n = x0 * r^n with r = 1 - 2*lr does as n grows, read off r alone."""
+    r = 1 - 2 * lr
+    if lr == 0 or x0 == 0:
+        return "stays put"
+    if abs(r) > 1:
+        return "diverges"
+    if r == -1:
+        return "oscillates forever"
+    return "converges" if r >= 0 else "oscillates and converges"
+
+
+@pytest.mark.parametrize("lr, x0", [(0.25, 1.0), (0.5, 1.0), (1.0, 1.0), (0.0, 1.0), (0.25, -0.75), (0.75, 2.0)])
+def test_descent_is_exact_where_float32_can_hold_every_step(parabola, lr, x0):
+    descent = parabola.descend(x0, lr, 100)
+    assert [descent.xs[n] for n in (0, 1, 7, 100)] == [parabola.closed_form(x0, lr, n) for n in (0, 1, 7, 100)]
+
+
+@pytest.mark.parametrize("lr", [0.01, 0.1, 0.3, 0.9])
+def test_descent_follows_the_closed_form_within_float32_rounding(parabola, lr):
+    steps = 100
+    descent = parabola.descend(1.0, lr, steps)
+    for n in (1, 10, steps):
+        expected = parabola.closed_form(1.0, lr, n)
+        assert abs(descent.xs[n] - expected) <= 2 * n * FLOAT32_EPS * abs(expected)
+
+
+def test_slopes_come_from_autograd_and_equal_2x(parabola):
+    descent = parabola.descend(0.7, 0.05, 30)
+    assert descent.slopes == [2 * x for x in descent.xs]
+    assert descent.fs == pytest.approx([x * x for x in descent.xs], rel=1e-6)
+
+
+@pytest.mark.parametrize("lr, x0", [(0.01, 1.0), (0.4, 1.0), (0.9, 1.0), (1.0, 1.0), (1.05, 1.0),
+                                    (3.0, 1.0), (0.0, 1.0), (0.3, 0.0)])
+def test_behaviour_matches_the_closed_form(parabola, lr, x0):
+    assert parabola.behaviour(parabola.descend(x0, lr, 800)) == expected_behaviour(lr, x0)
+
+
+@pytest.mark.parametrize("lr", [1.05, 50.0, 3e38])
+def test_divergence_stops_at_the_bound_without_inf_or_warnings(parabola, lr):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        descent = parabola.descend(1.0, lr, 800)
+    assert descent.escaped_at is not None and descent.steps_done < 800
+    assert all(math.isfinite(v) for v in descent.xs + descent.fs + descent.slopes)
+    assert max(abs(x) for x in descent.xs) <= parabola.ESCAPE_FACTOR
+
+
+def test_subnormal_stall_is_explained_not_reported_as_a_failed_check(parabola, capsys):
+    descent = parabola.descend(1.0, 0.1, 800)
+    assert 0 < descent.xs[-1] < 1e-44  # stalled at the smallest float32 values
+    parabola.check_against_closed_form(descent, print)
+    out = capsys.readouterr().out
+    assert "subnormal" in out and not re.search(r"relative difference \d", out)
+
+
+# --- the script ---------------------------------------------------------------
+
+def gif_facts(path):
+    with Image.open(path) as gif:
+        durations = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+        return gif.n_frames, durations, gif.info.get("loop")
+
+
+def test_default_run_end_to_end(tmp_path):
+    result = run_script("02_gd_parabola_anim.py", "--out-dir", tmp_path, "--json")
+    assert result.returncode == 0 and result.stderr == ""
+    report = last_json_line(result.stdout)
+    assert report["steps"] == 800 and report["frames"] == 120
+    assert report["x_expected"] == pytest.approx(0.98**800, rel=1e-12)
+    assert report["x_final"] == pytest.approx(report["x_expected"], rel=800 * 2 * FLOAT32_EPS)
+    assert report["gif"] == str(tmp_path / "02_gd_parabola.gif")
+    frames, durations, loop = gif_facts(report["gif"])
+    assert frames == 120 and loop == 0
+    assert durations[:-1] == [50] * 119 and durations[-1] > 50  # the last frame holds
+    assert "relative difference" in result.stdout
+
+
+def test_same_arguments_give_the_same_gif_bytes(parabola, capsys, tmp_path):
+    args = ["--steps", "60", "--frames", "15", "--quiet", "--json"]
+    call_main(parabola, args + ["--out-dir", tmp_path / "a"], capsys)
+    call_main(parabola, args + ["--out-dir", tmp_path / "b"], capsys)
+    assert (tmp_path / "a" / "02_gd_parabola.gif").read_bytes() == (tmp_path / "b" / "02_gd_parabola.gif").read_bytes()
+
+
+def test_flags_reach_the_run(parabola, capsys, tmp_path):
+    status, out, _ = call_main(parabola, ["--lr", "0.25", "--steps", "20", "--x0", "-2", "--frames", "5",
+                                          "--fps", "10", "--out-dir", tmp_path, "--json"], capsys)
+    report = last_json_line(out)
+    assert status == 0 and report["x_final"] == -2 * 0.5**20 == report["x_expected"]
+    assert report["frames"] == 5 and report["behaviour"] == "converges"
+    assert gif_facts(report["gif"])[:2] == (5, [100, 100, 100, 100, 1500])
+
+
+def test_compare_draws_one_panel_per_rate_and_classifies_each(parabola, capsys, tmp_path):
+    status, out, _ = call_main(parabola, ["--compare", "--steps", "200", "--frames", "12", "--out-dir", tmp_path,
+                                          "--json"], capsys)
+    report = last_json_line(out)
+    assert status == 0 and report["gif"] == str(tmp_path / "02_learning_rates.gif")
+    assert [run["lr"] for run in report["runs"]] == [0.01, 0.1, 0.9, 1.05]
+    assert [run["behaviour"] for run in report["runs"]] == [expected_behaviour(lr) for lr in (0.01, 0.1, 0.9, 1.05)]
+    assert all(math.isfinite(run["x_final"]) for run in report["runs"])
+    assert gif_facts(report["gif"])[0] == report["frames"] == 12
+    assert not (tmp_path / "02_gd_parabola.gif").exists()  # --compare writes the panel GIF only
+    with Image.open(report["gif"]) as gif:
+        single_width = 6.4 * 80
+        assert gif.width > 1.5 * single_width
+
+
+def test_compare_takes_a_custom_list(parabola, capsys, tmp_path):
+    _, out, _ = call_main(parabola, ["--compare", "0,1", "--steps", "10", "--out-dir", tmp_path, "--json",
+                                     "--quiet"], capsys)
+    assert [run["behaviour"] for run in last_json_line(out)["runs"]] == ["stays put", "oscillates forever"]
+
+
+BAD_INPUTS = [
+    (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"),
+    (["--x0", "inf"], "--x0"), (["--x0", "nan"], "--x0"), (["--x0", "one"], "--x0"),
+    (["--steps", "0"], "--steps"), (["--frames", "1"], "--frames"),
+    (["--steps", "10", "--frames", "12"], "--frames"), (["--fps", "0"], "--fps"), (["--fps", "-5"], "--fps"),
+    (["--compare", ""], "--compare"), (["--compare", "0.1,,0.2"], "--compare"),
+    (["--compare", "0.1,fast"], "--compare"), (["--compare", "0.1,-1"], "--compare"),
+]
+
+
+@pytest.mark.parametrize("argv, flag", BAD_INPUTS)
+def test_bad_input_is_a_usage_error_naming_the_flag(parabola, capsys, argv, flag):
+    status, _, err = call_main(parabola, argv, capsys)
+    assert status == 2 and "Traceback" not in err
+    assert flag in err.strip().splitlines()[-1]
+
+
+def test_unwritable_out_dir_exits_1(parabola, capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    status, _, err = call_main(parabola, ["--steps", "5", "--out-dir", tmp_path / "file" / "gifs"], capsys)
+    assert status == 1 and "--out-dir" in err and len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_while_writing_leaves_no_gif(parabola, capsys, tmp_path, monkeypatch):
+    import common
+
+    def interrupted_save(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", interrupted_save)
+    status, _, err = call_main(parabola, ["--steps", "20", "--out-dir", tmp_path], capsys)
+    assert status == 130 and "interrupted" in err
+    assert list(tmp_path.iterdir()) == []
+    assert common.UNCHANGED == 255
+
+
+def test_help_names_every_flag_with_its_default():
+    entries = help_entries(run_script("02_gd_parabola_anim.py", "--help").stdout)
+    for flag in ("--lr", "--steps", "--x0", "--frames", "--fps", "--compare", "--out-dir", "--quiet", "--json"):
+        assert "(default: " in entries[flag], f"{flag} does not say its default"
