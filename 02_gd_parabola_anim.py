@@ -193,6 +193,7 @@ def draw_panel(axes, descent, reach, title, inset):
                           color=common.PLAIN_GD_COLOUR, lw=1)
         distance.set_title("|x|, log scale, per step", fontsize=8)
         distance.tick_params(labelsize=7)
+        common.label_decades(distance.yaxis)
         moving["distance"] = distance.plot([], [], color=common.PLAIN_GD_COLOUR, marker="o", markersize=5)[0]
     return moving
 

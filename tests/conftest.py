@@ -23,10 +23,49 @@ def load_script(filename):
     return module
 
 
-def run_script(filename, *args):
-    """Run a script in a fresh Python, as from a terminal; return the CompletedProcess."""
-    return subprocess.run([sys.executable, str(REPO_DIR / filename), *map(str, args)],
-                          capture_output=True, text=True, cwd=REPO_DIR, timeout=120)
+class BackgroundRun:
+    """A script started in its own Python at the beginning of the session, so that the
+    slow end-to-end runs (each imports torch afresh) overlap with the in-process tests."""
+
+    def __init__(self, filename, args, out_dir):
+        self.out_dir = out_dir
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO_DIR / filename), *map(str, args), "--out-dir", str(out_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_DIR)
+        self._result = None
+
+    def result(self):
+        if self._result is None:
+            stdout, stderr = self.process.communicate(timeout=180)
+            self._result = subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
+        return self._result
+
+
+END_TO_END_RUNS = {
+    "stage1": ("01_pattern_classifier.py", ["--json"]),
+    "stage2": ("02_gd_parabola_anim.py", ["--json"]),
+    "stage3": ("03_custom_optimizer.py", ["--json"]),
+    "stage1_bad_lr": ("01_pattern_classifier.py", ["--lr", "-1"]),
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def end_to_end(tmp_path_factory):
+    """{name: BackgroundRun} for each script run with its defaults, started at once."""
+    runs = {name: BackgroundRun(filename, args, tmp_path_factory.mktemp(name))
+            for name, (filename, args) in END_TO_END_RUNS.items()}
+    yield runs
+    for run in runs.values():
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.communicate()
+
+
+def help_text(module, capsys):
+    """What `python SCRIPT --help` prints, produced in this process."""
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    return capsys.readouterr().out
 
 
 def help_entries(help_text):

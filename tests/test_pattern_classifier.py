@@ -8,15 +8,13 @@ import pytest
 import torch
 
 import common
-from conftest import call_main, help_entries, last_json_line, run_script
+from conftest import call_main, help_entries, help_text, last_json_line
 
 
 @pytest.fixture(scope="module")
-def default_run(classifier, tmp_path_factory):
-    """The article's run, once, in a fresh process, as a learner starts it."""
-    out_dir = tmp_path_factory.mktemp("stage1")
-    result = run_script("01_pattern_classifier.py", "--out-dir", out_dir, "--json")
-    return result, out_dir
+def default_run(end_to_end):
+    """The article's run in a fresh process, as a learner starts it (started in conftest.py)."""
+    return end_to_end["stage1"].result(), end_to_end["stage1"].out_dir
 
 
 def test_default_run_reproduces_the_article_end_to_end(default_run):
@@ -90,8 +88,8 @@ def test_cuda_without_cuda_is_a_usage_error(classifier, capsys):
     assert status == 2 and "--device" in err.splitlines()[-1] and "cpu" in err.splitlines()[-1]
 
 
-def test_bad_input_from_the_terminal_has_no_traceback():
-    result = run_script("01_pattern_classifier.py", "--lr", "-1")
+def test_bad_input_from_the_terminal_has_no_traceback(end_to_end):
+    result = end_to_end["stage1_bad_lr"].result()
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("01_pattern_classifier.py: error: argument --lr")
 
@@ -109,9 +107,8 @@ def test_unwritable_out_dir_exits_1(classifier, capsys, tmp_path):
     assert status == 1 and "--out-dir" in err and len(err.strip().splitlines()) == 1
 
 
-def test_help_names_every_flag_with_its_default():
-    result = run_script("01_pattern_classifier.py", "--help")
-    entries = help_entries(result.stdout)
+def test_help_names_every_flag_with_its_default(classifier, capsys):
+    entries = help_entries(help_text(classifier, capsys))
     for flag in ("--epochs", "--lr", "--momentum", "--order", "--seed", "--sweep", "--device",
                  "--out-dir", "--no-plots", "--quiet", "--json"):
         assert "(default: " in entries[flag], f"{flag} does not say its default"
