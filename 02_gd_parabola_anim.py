@@ -148,7 +148,8 @@ def check_against_closed_form(descent, say):
     elif measured == expected:
         say("  exactly equal: every step was exact in float32")
     elif expected != 0:
-        say(f"  relative difference {abs(measured - expected) / abs(expected):.2e} (float32 rounds once or twice a step)")
+        difference = abs(measured - expected) / abs(expected)
+        say(f"  relative difference {difference:.2e} (float32 rounds once or twice a step)")
     else:
         say(f"  absolute difference {abs(measured - expected):.2e}")
     return expected
@@ -257,7 +258,8 @@ def run_comparison(args, say):
     descents = [descend(args.x0, lr, args.steps) for lr in args.compare]
     say(f"Learning rates compared on f(x) = x^2 from x0 = {args.x0:g}, {args.steps} steps:")
     for descent in descents:
-        say(f"  lr = {descent.lr:<8g} {behaviour(descent):<26} x after {descent.steps_done} steps = {descent.xs[-1]:.6g}")
+        say(f"  lr = {descent.lr:<8g} {behaviour(descent):<26} "
+            f"x after {descent.steps_done} steps = {descent.xs[-1]:.6g}")
     frame_steps = common.pick_frames(args.steps, args.frames)
     path = args.out_dir / "02_learning_rates.gif"
     titles = [f"lr = {d.lr:g}: {behaviour(d)}" for d in descents]

@@ -234,7 +234,8 @@ def add_output_flags(parser, plots=True):
                         help="folder for the pictures (default: outputs/ beside the scripts)")
     if plots:
         parser.add_argument("--no-plots", action="store_true", help="draw no pictures (default: draw them)")
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors and the --json line (default: print progress)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print nothing but errors and the --json line (default: print progress)")
     parser.add_argument("--json", action="store_true",
                         help="print the results as one JSON object on the last line of stdout (default: off)")
 

@@ -11,7 +11,6 @@ import torch
 import common
 from common import Test_Conv
 
-
 # --- the article's data -----------------------------------------------------
 
 def test_patterns_match_the_article_element_by_element():

@@ -271,7 +271,8 @@ def test_bad_input_is_a_usage_error_naming_the_flag(custom_optimizer, capsys, ar
     assert status == 2 and "Traceback" not in err and flag in err.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("argv, where", [(["--lr", "1e37"], "smaller --lr"), (["--minima-lr", "100"], "smaller --minima-lr")])
+@pytest.mark.parametrize("argv, where", [(["--lr", "1e37"], "smaller --lr"),
+                                         (["--minima-lr", "100"], "smaller --minima-lr")])
 def test_divergence_exits_1(custom_optimizer, capsys, argv, where):
     status, _, err = call_main(custom_optimizer, argv + ["--no-plots", "--quiet"], capsys)
     assert status == 1 and where in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,111 @@
+"""SimpleGD.step() against torch.optim.SGD(momentum=0), and 03_custom_optimizer.py's run time.
+
+Step time: one process, the optimizers interleaved, many repeats, median, on
+  - Test_Conv (1 tensor, 64 values),
+  - an MLP of 50 Linear(256, 256) layers (100 tensors, about 3.3M values),
+  - one Linear(4096, 4096) without bias (1 tensor, about 16.8M values),
+for SimpleGD (`p.add_(p.grad, alpha=-lr)`), the article's `p.add_(p.grad * -lr)`
+and SGD with its CPU default. Goal: SimpleGD at most 1.05x SGD on each, faster on the MLP.
+
+Script: the default run against its floor (import torch and matplotlib.pyplot,
+build one optimizer). Goal: at most 1.6x.
+
+    python bench/stage3_speed.py [--repeats 5]
+"""
+
+import importlib.util
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+
+from timing import OPTIMIZER_FLOOR, REPO_DIR, compare, repeats_from_argv, script, verdict
+
+sys.path.insert(0, str(REPO_DIR))
+import common  # noqa: E402
+
+
+def load_simple_gd():
+    spec = importlib.util.spec_from_file_location("custom_optimizer", REPO_DIR / "03_custom_optimizer.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SimpleGD
+
+
+class ArticleGD(torch.optim.Optimizer):
+    """The article's update: correct, but it allocates `p.grad * -lr` on every step."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad * -group["lr"])
+
+
+def models():
+    return {
+        "Test_Conv (1 tensor)": common.Test_Conv(),
+        "MLP (100 tensors, 3.3M)": nn.Sequential(*[nn.Linear(256, 256) for _ in range(50)]),
+        "Linear 4096x4096 (16.8M)": nn.Linear(4096, 4096, bias=False),
+    }
+
+
+def median_step_seconds(optimizers, steps_per_sample, samples):
+    """Median seconds per step of each optimizer, sampled in turn."""
+    times = {name: [] for name in optimizers}
+    for _ in range(samples):
+        for name, optimizer in optimizers.items():
+            start = time.perf_counter()
+            for _ in range(steps_per_sample):
+                optimizer.step()
+            times[name].append((time.perf_counter() - start) / steps_per_sample)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def step_table(SimpleGD, repeats):
+    torch.manual_seed(0)
+    print("step time, median of interleaved samples (lower is better); ratio = time / SGD's time")
+    print(f"  {'model':<26} {'SGD':>10} {'SimpleGD':>10} {'ratio':>6} {'article':>10} {'ratio':>6}")
+    worst = 0.0
+    for name, model in models().items():
+        for p in model.parameters():
+            p.grad = torch.randn_like(p)
+        params = list(model.parameters())
+        optimizers = {
+            "SGD": torch.optim.SGD(params, lr=1e-6, momentum=0),
+            "SimpleGD": SimpleGD(params, lr=1e-6),
+            "article": ArticleGD(params, lr=1e-6),
+        }
+        steps = 200 if name.startswith("Test_Conv") else 5
+        t = median_step_seconds(optimizers, steps, samples=20 * repeats)
+        ratio = t["SimpleGD"] / t["SGD"]
+        worst = max(worst, ratio)
+        print(f"  {name:<26} {t['SGD'] * 1e6:8.1f}us {t['SimpleGD'] * 1e6:8.1f}us {ratio:5.2f}x "
+              f"{t['article'] * 1e6:8.1f}us {t['article'] / t['SGD']:5.2f}x")
+    print(f"SimpleGD's worst ratio: {worst:.2f}x (goal <= 1.05x): {verdict(worst, 1.05)}")
+
+
+def script_ratio(repeats):
+    results = compare({
+        "floor": OPTIMIZER_FLOOR,
+        "default run": script("03_custom_optimizer.py", "--quiet", "--out-dir", "/tmp/bench_outputs"),
+    }, repeats)
+    floor, run = results["floor"][0], results["default run"][0]
+    print(f"03_custom_optimizer.py: {run:.2f} s against a floor of {floor:.2f} s = {run / floor:.2f}x "
+          f"(goal <= 1.6x): {verdict(run / floor, 1.6)}")
+
+
+def main():
+    repeats = repeats_from_argv()
+    step_table(load_simple_gd(), repeats)
+    script_ratio(repeats)
+
+
+if __name__ == "__main__":
+    main()
