@@ -79,11 +79,10 @@ def noisy_held_out_set():
     Noise is what makes a held-out sample genuinely new.
     """
     inputs, labels = held_out_set()
-    scales = inputs.amax(dim=(1, 2, 3), keepdim=True)
-    noise_source = torch.Generator().manual_seed(NOISE_SEED)
     copies = inputs.repeat(NOISY_COPIES, 1, 1, 1)
-    noise = torch.randn(copies.shape, generator=noise_source)
-    return copies + NOISE_FRACTION * scales.repeat(NOISY_COPIES, 1, 1, 1) * noise, labels.repeat(NOISY_COPIES)
+    scales = copies.amax(dim=(1, 2, 3), keepdim=True)
+    noise = torch.randn(copies.shape, generator=torch.Generator().manual_seed(NOISE_SEED))
+    return copies + NOISE_FRACTION * scales * noise, labels.repeat(NOISY_COPIES)
 
 
 # ---------------------------------------------------------------------------
