@@ -146,7 +146,7 @@ def check_against_closed_form(descent, say):
         say(f"  (the exact value is below {FLOAT32_TINY:.3g}, where float32 turns subnormal and can no longer "
             "shrink x by that factor: x stalls, and no relative difference is meaningful)")
     elif measured == expected:
-        say("  exactly equal: every step was exact in float32")
+        say("  exactly equal: no rounding error at all")
     elif expected != 0:
         difference = abs(measured - expected) / abs(expected)
         say(f"  relative difference {difference:.2e} (float32 rounds once or twice a step)")

@@ -11,7 +11,6 @@ Three parts, as in the article, each shown rather than claimed:
 
 import argparse
 import copy
-import math
 
 import torch
 
@@ -212,9 +211,11 @@ def global_minimum():
 
 
 def minima_optimizers():
+    """{name: make(params, lr)} for the two optimizers part 3 compares."""
     return {
         "SimpleGD": lambda params, lr: SimpleGD(params, lr=lr),
-        f"SGD momentum {MINIMA_MOMENTUM}": lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=MINIMA_MOMENTUM),
+        f"SGD momentum {MINIMA_MOMENTUM}":
+            lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=MINIMA_MOMENTUM),
     }
 
 
@@ -225,6 +226,7 @@ def descend_bumpy(make_optimizer, x0, lr, steps):
 
 
 def part_local_minima(args, say):
+    """Run both optimizers from every start; return the runs and the global minimum (x, f)."""
     x_best, f_best = global_minimum()
     say(f"\nPart 3: f(x) = x^2/4 + sin(5x)/2, global minimum f({x_best:.4f}) = {f_best:.4f}; "
         f"lr {args.minima_lr:g}, {args.minima_steps} steps")
@@ -232,44 +234,39 @@ def part_local_minima(args, say):
     for name, make_optimizer in minima_optimizers().items():
         for x0 in args.starts:
             xs = descend_bumpy(make_optimizer, x0, args.minima_lr, args.minima_steps)
-            f_final = bumpy(torch.tensor(xs[-1])).item()
-            runs.append({"optimizer": name, "x0": x0, "x_final": xs[-1], "f_final": f_final,
-                         "is_global": f_final - f_best < GLOBAL_TOLERANCE, "xs": xs})
+            fs = bumpy(torch.tensor(xs)).tolist()
+            runs.append({"optimizer": name, "x0": x0, "x_final": xs[-1], "f_final": fs[-1],
+                         "is_global": fs[-1] - f_best < GLOBAL_TOLERANCE, "xs": xs, "fs": fs})
     for run in runs:
         where = "the global minimum" if run["is_global"] else "a local minimum"
         say(f"  {run['optimizer']:<17} from x0 = {run['x0']:>5g}: stopped at x = {run['x_final']:8.4f}, "
             f"f = {run['f_final']:7.4f}, {where}")
-    return runs
+    return runs, (x_best, f_best)
 
 
-def animate_local_minima(runs, steps, n_frames, path):
-    """Two panels, SimpleGD and momentum, with one point per starting point."""
-    import numpy as np
-
-    x_best, f_best = global_minimum()
+def animate_local_minima(runs, best, steps, n_frames, path):
+    """Two panels, SimpleGD and momentum, with one point per starting point; best = (x, f) of the global minimum."""
     names = list(minima_optimizers())
     figure = common.new_figure(figsize=(9, 3.8), layout="constrained", dpi=80)
     panels = figure.subplots(1, 2, sharey=True)
-    grid = np.linspace(-MINIMA_RANGE, MINIMA_RANGE, 801)
-    curve = grid**2 / 4 + 0.5 * np.sin(5 * grid)
+    grid = torch.linspace(-MINIMA_RANGE, MINIMA_RANGE, 801)
+    curve = bumpy(grid)
     markers = ["o", "s", "^", "D"]
     moving = []
     for axes, name, colour in zip(panels, names, (common.PLAIN_GD_COLOUR, common.MOMENTUM_COLOUR)):
-        axes.plot(grid, curve, color="0.6", lw=1.5)
-        axes.plot([x_best], [f_best], marker="*", color="tab:green", markersize=12, linestyle="none")
-        axes.set(xlabel="x", title=name, ylim=(curve.min() - 0.3, curve.max() + 1.2))
+        axes.plot(grid.numpy(), curve.numpy(), color="0.6", lw=1.5)
+        axes.plot(*best, marker="*", color="tab:green", markersize=12, linestyle="none")
+        axes.set(xlabel="x", title=name, ylim=(curve.min().item() - 0.3, curve.max().item() + 1.2))
         panel_runs = [run for run in runs if run["optimizer"] == name]
-        for run, marker in zip(panel_runs, markers):
-            axes.plot([run["x0"]], [run["x0"] ** 2 / 4 + 0.5 * math.sin(5 * run["x0"])], marker=marker,
-                      color=colour, alpha=0.3, linestyle="none")
+        for run, marker in zip(panel_runs, markers):  # a faint copy marks where each run started
+            axes.plot(run["xs"][0], run["fs"][0], marker=marker, color=colour, alpha=0.3, linestyle="none")
             point = axes.plot([], [], marker=marker, color=colour, markersize=9, linestyle="none")[0]
             moving.append((axes, run, point))
     panels[0].set_ylabel("f(x) = x²/4 + sin(5x)/2")
     recorder = common.FrameRecorder(figure, [point for _, _, point in moving])
     for step in common.pick_frames(steps, n_frames):
         for _, run, point in moving:
-            x = run["xs"][step]
-            point.set_data([x], [x**2 / 4 + 0.5 * math.sin(5 * x)])
+            point.set_data([run["xs"][step]], [run["fs"][step]])
         captions = []
         for axes, name in zip(panels, names):
             xs = ", ".join(f"{run['xs'][step]:.2f}" for _, run, _ in moving if run["optimizer"] == name)
@@ -287,12 +284,12 @@ def main(argv=None):
         common.prepare_out_dir(args.out_dir)
     xs, parabola = part_parabola(args, say)
     network = part_network(args, say)
-    runs = part_local_minima(args, say)
+    runs, best = part_local_minima(args, say)
     outputs = []
     if not args.no_plots:
         outputs.append(plot_parabola(xs, args.lr, args.out_dir / "03_parabola.png"))
         outputs.append(args.out_dir / "03_local_minima.gif")
-        animate_local_minima(runs, args.minima_steps, args.frames, outputs[-1])
+        animate_local_minima(runs, best, args.minima_steps, args.frames, outputs[-1])
     for path in outputs:
         say(f"wrote {path}")
     if args.json:

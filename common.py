@@ -250,6 +250,9 @@ def pick_device(parser, name):
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         parser.error("argument --device: CUDA is not available on this machine; use cpu or auto")
+    if name == "cuda":
+        torch.backends.cudnn.deterministic = True  # same seed, same bits, on the GPU too
+        torch.backends.cudnn.benchmark = False
     return torch.device(name)
 
 
