@@ -222,6 +222,12 @@ def update_panel(moving, descent, shown_steps, reach, long_caption):
     return caption
 
 
+def view_reach(descent, x0):
+    """Half the width of a panel's view: wider for a diverging run, to watch it fly off."""
+    reach = max(1.0, abs(x0))
+    return 3 * reach if behaviour(descent) == "diverges" else reach
+
+
 def animate(descents, x0, frame_steps, fps, path, titles):
     """One panel per descent, the same steps in every panel; return the frame count."""
     single = len(descents) == 1
@@ -229,13 +235,13 @@ def animate(descents, x0, frame_steps, fps, path, titles):
                                layout="constrained", dpi=80)
     panels = figure.subplots(1, len(descents), squeeze=False)[0]
     panels[0].set_ylabel("f(x) = x²")
-    reach = max(1.0, abs(x0))
+    reaches = [view_reach(descent, x0) for descent in descents]
     panel_artists = [draw_panel(axes, descent, reach, title, inset=single)
-                     for axes, descent, title in zip(panels, descents, titles)]
+                     for axes, descent, reach, title in zip(panels, descents, reaches, titles)]
     recorder = common.FrameRecorder(figure, [a for moving in panel_artists for a in moving.values()])
     for i in range(len(frame_steps)):
         captions = [(axes, update_panel(moving, descent, frame_steps[: i + 1], reach, long_caption=single))
-                    for axes, moving, descent in zip(panels, panel_artists, descents)]
+                    for axes, moving, descent, reach in zip(panels, panel_artists, descents, reaches)]
         recorder.capture(captions)
     return recorder.save_gif(path, fps)
 
