@@ -61,6 +61,17 @@ def end_to_end(tmp_path_factory):
         run.process.communicate()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def outputs_stay_untouched():
+    """Tests write only to temporary folders: outputs/ holds what README shows."""
+    def snapshot():
+        return {path.name: path.stat().st_mtime_ns for path in (REPO_DIR / "outputs").iterdir()}
+
+    before = snapshot()
+    yield
+    assert snapshot() == before, "a test wrote into outputs/"
+
+
 def help_text(module, capsys):
     """What `python SCRIPT --help` prints, produced in this process."""
     with pytest.raises(SystemExit):
