@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import call_main, help_entries, help_text, last_json_line
+from conftest import call_main, help_entries, help_text, last_json_line, load_script
 
 
 def mlp():
@@ -244,8 +244,11 @@ def test_script_end_to_end(end_to_end):
     assert "identical, bit for bit" in result.stdout
 
 
-def test_importing_the_script_runs_nothing(custom_optimizer):
-    assert issubclass(custom_optimizer.SimpleGD, torch.optim.Optimizer)
+def test_importing_the_script_runs_nothing(custom_optimizer, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fresh = load_script("03_custom_optimizer.py")
+    assert capsys.readouterr() == ("", "") and list(tmp_path.iterdir()) == []
+    assert issubclass(fresh.SimpleGD, torch.optim.Optimizer)
     assert "bit for bit" in custom_optimizer.SimpleGD.__doc__ and "p.grad" in custom_optimizer.SimpleGD.__doc__
 
 
