@@ -211,3 +211,36 @@ def test_pick_frames_show_every_early_step_and_reach_the_slow_end():
 def test_pick_frames_refuses_impossible_counts(frames):
     with pytest.raises(ValueError):
         common.pick_frames(10, frames)
+
+
+# --- how a run ends -----------------------------------------------------------
+
+@pytest.mark.parametrize("raised, status, message", [
+    (common.RunFailure("cannot write x"), 1, "error: cannot write x"),
+    (KeyboardInterrupt(), 130, "interrupted"),
+])
+def test_run_cli_reports_failures_in_one_line(capsys, raised, status, message):
+    def main():
+        raise raised
+
+    with pytest.raises(SystemExit) as stopped:
+        common.run_cli(main)
+    err = capsys.readouterr().err
+    assert stopped.value.code == status and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_cli_stops_quietly_when_the_reader_goes_away(tmp_path, monkeypatch, capsys):
+    with capsys.disabled(), open(tmp_path / "stdout", "w") as stdout:
+        monkeypatch.setattr("sys.stdout", stdout)
+        saved = os.dup(stdout.fileno())
+
+        def main():
+            raise BrokenPipeError  # what print() raises after `| head` has exited
+
+        try:
+            with pytest.raises(SystemExit) as stopped:
+                common.run_cli(main)
+        finally:
+            os.dup2(saved, stdout.fileno())
+            os.close(saved)
+    assert stopped.value.code == 1

@@ -264,7 +264,8 @@ BAD_INPUTS = [
     (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--steps", "0"], "--steps"),
     (["--epochs", "0"], "--epochs"), (["--seed", "x"], "--seed"), (["--minima-lr", "inf"], "--minima-lr"),
     (["--minima-steps", "0"], "--minima-steps"), (["--starts", "a,b"], "--starts"), (["--starts", "9"], "--starts"),
-    (["--starts", ""], "--starts"), (["--frames", "1"], "--frames"), (["--frames", "500"], "--frames"),
+    (["--starts", ""], "--starts"), (["--starts", "1,2,3,4,5"], "--starts"), (["--frames", "1"], "--frames"),
+    (["--frames", "500"], "--frames"), (["--device", "gpu"], "--device"),
 ]
 
 
@@ -279,6 +280,12 @@ def test_bad_input_is_a_usage_error_naming_the_flag(custom_optimizer, capsys, ar
 def test_divergence_exits_1(custom_optimizer, capsys, argv, where):
     status, _, err = call_main(custom_optimizer, argv + ["--no-plots", "--quiet"], capsys)
     assert status == 1 and where in err and len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_out_dir_exits_1(custom_optimizer, capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    status, _, err = call_main(custom_optimizer, ["--out-dir", tmp_path / "file" / "pictures"], capsys)
+    assert status == 1 and "--out-dir" in err and len(err.strip().splitlines()) == 1
 
 
 def test_help_says_which_part_each_flag_drives(custom_optimizer, capsys):

@@ -139,6 +139,8 @@ BAD_INPUTS = [
     (["--steps", "10", "--frames", "12"], "--frames"), (["--fps", "0"], "--fps"), (["--fps", "-5"], "--fps"),
     (["--compare", ""], "--compare"), (["--compare", "0.1,,0.2"], "--compare"),
     (["--compare", "0.1,fast"], "--compare"), (["--compare", "0.1,-1"], "--compare"),
+    (["--compare", "0.1,0.2,0.3,0.4,0.5,0.6,0.7"], "--compare"), (["--steps", "100001"], "--steps"),
+    (["--x0", "2e6"], "--x0"), (["--fps", "1000"], "--fps"), (["--lr", "1e39"], "--lr"),
 ]
 
 
