@@ -349,7 +349,8 @@ class FrameRecorder:
     The still parts (axes, curves, labels) are rendered once and saved as a
     background; each frame restores it, draws the `moving` artists over it and
     writes the captions with Pillow, which is far quicker than matplotlib text.
-    Frames are kept as 1-byte palette images, on the palette of the first frame.
+    Frames are kept as 1-byte palette images, on one palette made from the
+    figure's own colours (see blended_palette).
     """
 
     def __init__(self, figure, moving):
