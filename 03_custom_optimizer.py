@@ -77,8 +77,6 @@ def parse_args(argv=None):
     common.add_device_flag(parser)
     common.add_output_flags(parser)
     args = parser.parse_args(argv)
-    if isinstance(args.starts, str):  # argparse passes a string default through unparsed
-        args.starts = starting_points(args.starts)
     if not 2 <= args.frames <= args.minima_steps + 1:
         parser.error(f"argument --frames: must be from 2 to minima-steps+1 = {args.minima_steps + 1}, "
                      f"got {args.frames}")
