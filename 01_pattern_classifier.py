@@ -247,7 +247,7 @@ def main(argv=None):
     else:
         model, losses, before, after = train_once(args, say)
         if not args.no_plots:
-            outputs.append(plot_losses(losses, len(common.TRAIN_SCALES) * 2, args.order, args.out_dir / "01_loss.png"))
+            outputs.append(plot_losses(losses, len(losses) // args.epochs, args.order, args.out_dir / "01_loss.png"))
             outputs.append(plot_filters(model, args.out_dir / "01_filters.png"))
         report = {
             "first_loss": losses[0], "final_loss": losses[-1], "losses": losses,

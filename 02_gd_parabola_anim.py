@@ -119,11 +119,6 @@ def descend(x0, lr, steps):
     return Descent(lr, xs, fs, slopes, escaped_at=None)
 
 
-def closed_form(x0, lr, n):
-    """x after n steps on x^2: each step multiplies x by (1 - 2*lr)."""
-    return x0 * (1 - 2 * lr) ** n
-
-
 def behaviour(descent):
     """Name what the run did, from its trajectory."""
     xs = descent.xs
@@ -140,7 +135,7 @@ def behaviour(descent):
 def check_against_closed_form(descent, say):
     """Compare the float32 result with the exact value; returns the expected x."""
     measured = descent.xs[-1]
-    expected = closed_form(descent.xs[0], descent.lr, descent.steps_done)
+    expected = common.parabola_closed_form(descent.xs[0], descent.lr, descent.steps_done)
     say(f"Closed form after {descent.steps_done} steps: x0 * (1 - 2*lr)^n = {expected:.9g}; measured {measured:.9g}")
     if 0 < abs(expected) < FLOAT32_TINY:
         say(f"  (the exact value is below {FLOAT32_TINY:.3g}, where float32 turns subnormal and can no longer "

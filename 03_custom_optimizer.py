@@ -127,7 +127,7 @@ def part_parabola(args, say):
     xs = descend_parabola(1.0, args.lr, args.steps)
     every = max(1, args.steps // 10)
     say("  " + "  ".join(f"x{n}={xs[n]:.4g}" for n in sorted({*range(0, args.steps + 1, every), args.steps})))
-    expected = 1.0 * (1 - 2 * args.lr) ** args.steps
+    expected = common.parabola_closed_form(1.0, args.lr, args.steps)
     difference = abs(xs[-1] - expected) / abs(expected) if expected else abs(xs[-1])
     say(f"  closed form x0*(1 - 2*lr)^n = {expected:.9g}, measured {xs[-1]:.9g} "
         f"({'relative' if expected else 'absolute'} difference {difference:.1e})")
@@ -159,22 +159,15 @@ def plot_parabola(xs, lr, path):
 # Part 2: the stage 1 network, with SimpleGD and with torch.optim.SGD
 # ---------------------------------------------------------------------------
 
-def train_both(seed, lr, epochs, device):
-    """Train the same initial Test_Conv with SimpleGD and with SGD(momentum=0); return both models."""
-    torch.manual_seed(seed)
-    ours = Test_Conv().to(device)
-    theirs = copy.deepcopy(ours)
-    inputs, labels = (t.to(device) for t in common.training_set())
-    common.train(ours, SimpleGD(ours.parameters(), lr=lr), inputs, labels, epochs)
-    common.train(theirs, torch.optim.SGD(theirs.parameters(), lr=lr, momentum=0), inputs, labels, epochs)
-    return ours, theirs
-
-
 def part_network(args, say):
     say(f"\nPart 2: SimpleGD(lr={args.lr:g}) trains Test_Conv on the stage 1 data, {args.epochs} epochs")
     torch.manual_seed(args.seed)
-    before = common.evaluate(Test_Conv().to(args.device), args.device)
-    ours, theirs = train_both(args.seed, args.lr, args.epochs, args.device)
+    ours = Test_Conv().to(args.device)
+    theirs = copy.deepcopy(ours)  # the same initial weights, for torch.optim.SGD
+    before = common.evaluate(ours, args.device)
+    inputs, labels = (t.to(args.device) for t in common.training_set())
+    common.train(ours, SimpleGD(ours.parameters(), lr=args.lr), inputs, labels, args.epochs)
+    common.train(theirs, torch.optim.SGD(theirs.parameters(), lr=args.lr, momentum=0), inputs, labels, args.epochs)
     after = common.evaluate(ours, args.device)
     say(f"  held-out accuracy {before['accuracy']:.1f}% before, {after['accuracy']:.1f}% after "
         f"(noisy held-out {before['noisy_accuracy']:.1f}% -> {after['noisy_accuracy']:.1f}%)")

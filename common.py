@@ -85,6 +85,11 @@ def noisy_held_out_set():
     return copies + NOISE_FRACTION * scales * noise, labels.repeat(NOISY_COPIES)
 
 
+def parabola_closed_form(x0, lr, n):
+    """x after n gradient descent steps on y = x^2: each step multiplies x by (1 - 2*lr)."""
+    return x0 * (1 - 2 * lr) ** n
+
+
 # ---------------------------------------------------------------------------
 # The network
 # ---------------------------------------------------------------------------
