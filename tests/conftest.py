@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import common
+import _cli
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 
@@ -91,10 +91,10 @@ def last_json_line(stdout):
 
 
 def call_main(module, argv, capsys):
-    """Run module.main(argv) through common.run_cli; return (exit status, stdout, stderr)."""
+    """Run module.main(argv) through _cli.run_cli; return (exit status, stdout, stderr)."""
     status = 0
     try:
-        common.run_cli(lambda: module.main([str(a) for a in argv]))
+        _cli.run_cli(lambda: module.main([str(a) for a in argv]))
     except SystemExit as exit_:
         status = exit_.code
     out, err = capsys.readouterr()

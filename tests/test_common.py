@@ -1,9 +1,5 @@
-"""common.py against independent references: hand-written tensors, a hand-derived
-gradient, the closed form of the softmax cross-entropy, and the file system."""
-
-import math
-import os
-import stat
+"""common.py against independent references: hand-written tensors, a dot product
+written out, and the closed form worked out on paper."""
 
 import pytest
 import torch
@@ -82,165 +78,55 @@ def test_test_conv_is_not_collected_by_pytest():
     assert Test_Conv.__test__ is False
 
 
-# --- training ---------------------------------------------------------------
+# --- evaluation -------------------------------------------------------------
 
-def reference_training(initial_weight, inputs, labels, indices, lr, momentum):
-    """Momentum SGD on softmax cross-entropy, derived by hand in float64."""
-    weight = initial_weight.double().reshape(4, 16).clone()
-    velocity, losses = None, []
-    for i in indices:
-        x = inputs[i].double().reshape(16)
-        logits = weight @ x
-        shifted = logits - logits.max()
-        probabilities = shifted.exp() / shifted.exp().sum()
-        losses.append(-math.log(probabilities[labels[i]].item()))
-        one_hot = torch.zeros(4, dtype=torch.float64)
-        one_hot[labels[i]] = 1.0
-        gradient = torch.outer(probabilities - one_hot, x)  # d loss / d weight
-        velocity = gradient if velocity is None else momentum * velocity + gradient
-        weight = weight - lr * velocity
-    return losses, weight.reshape(4, 1, 4, 4)
-
-
-@pytest.mark.parametrize("order, lr, momentum", [("sequential", 0.001, 0.9), ("shuffled", 0.01, 0.5)])
-def test_train_matches_a_hand_written_loop_step_by_step(order, lr, momentum):
-    torch.manual_seed(3)
+def model_with_filters(filter_a, filter_b):
+    """A Test_Conv whose logits 0 and 1 are the dot products with two given filters (2 and 3 stay at 0)."""
     model = Test_Conv()
-    start = model.conv.weight.detach().clone()
-    inputs, labels = common.training_set()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    losses = common.train(model, optimizer, inputs, labels, epochs=2, order=order, seed=5)
-    indices = sum(common.sample_order(40, 2, order, 5), [])
-    expected_losses, expected_weight = reference_training(start, inputs, labels.tolist(), indices, lr, momentum)
-    if order == "sequential":
-        assert losses[0] == pytest.approx(math.log(4))  # scale 0: all logits 0, so the loss is ln 4
-    assert losses == pytest.approx(expected_losses, rel=1e-4, abs=1e-5)
-    torch.testing.assert_close(model.conv.weight.detach().double(), expected_weight, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        model.conv.weight.zero_()
+        model.conv.weight[0, 0] = filter_a
+        model.conv.weight[1, 0] = filter_b
+    return model
 
 
-def test_shuffled_order_is_a_permutation_per_epoch_and_depends_on_the_seed():
-    orders = common.sample_order(40, 3, "shuffled", seed=7)
-    assert all(sorted(epoch) == list(range(40)) for epoch in orders)
-    assert orders[0] != orders[1]
-    assert orders == common.sample_order(40, 3, "shuffled", seed=7)
-    assert orders != common.sample_order(40, 3, "shuffled", seed=8)
+def test_accuracy_counts_the_largest_logit():
+    # logit 0 sums columns 1 and 3 (8s for A and B at scale s); logit 1 weighs the cells
+    # that only B has by 3 (0 for A, 12s for B): A is predicted A, B is predicted B
+    filter_a = torch.zeros(4, 4)
+    filter_a[:, [1, 3]] = 1.0
+    filter_b = torch.zeros(4, 4)
+    filter_b[0, [0, 2]] = filter_b[3, [0, 2]] = 3.0
+    model = model_with_filters(filter_a, filter_b)
+    inputs = torch.cat([common.pattern_a(1), common.pattern_b(1), common.pattern_b(2), common.pattern_a(3)])
+    assert common.predict(model, inputs).tolist() == [0, 1, 1, 0]
+    assert common.accuracy(model, inputs, torch.tensor([0, 1, 1, 0])) == 100.0
+    assert common.accuracy(model, inputs, torch.tensor([0, 1, 0, 1])) == 50.0
+    assert common.accuracy(model, inputs, torch.tensor([1, 1, 1, 0])) == 75.0
+    assert common.accuracy(model, inputs[:3], torch.tensor([0, 0, 1])) == pytest.approx(200 / 3, abs=0)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
-def test_shuffled_training_separates_the_patterns(seed):
-    torch.manual_seed(seed)
-    model = Test_Conv()
-    inputs, labels = common.training_set()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
-    common.train(model, optimizer, inputs, labels, epochs=2, order="shuffled", seed=seed)
-    held_out, held_out_labels = common.held_out_set()
-    assert common.accuracy(model, held_out, held_out_labels) == 100.0
+def test_article_check_is_the_prediction_for_a_at_the_huge_scale():
+    filter_a = torch.zeros(4, 4)
+    filter_a[:, [1, 3]] = 1.0
+    right = model_with_filters(filter_a, torch.zeros(4, 4))
+    wrong = model_with_filters(torch.zeros(4, 4), filter_a)
+    assert common.article_check(right) is True and common.article_check(wrong) is False
 
 
-def test_a_non_finite_loss_stops_training_at_once():
-    torch.manual_seed(0)
-    model = Test_Conv()
-    inputs, labels = common.training_set()
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e37, momentum=0.9)
-    seen = []
-    with pytest.raises(common.TrainingDiverged, match=r"epoch \d+, step \d+; try a smaller --lr"):
-        common.train(model, optimizer, inputs, labels, epochs=2, on_step=lambda *step: seen.append(step))
-    assert all(math.isfinite(loss) for _, _, loss in seen)
-    assert len(seen) < 80
+def test_evaluate_reports_the_three_measures_against_their_own_sets():
+    filter_a = torch.zeros(4, 4)
+    filter_a[:, [1, 3]] = 1.0
+    always_a = model_with_filters(filter_a, torch.zeros(4, 4))  # predicts A for every non-negative input
+    noisy, noisy_labels = common.noisy_held_out_set()
+    expected_noisy = 100.0 * (common.predict(always_a, noisy) == noisy_labels).sum().item() / len(noisy_labels)
+    assert common.evaluate(always_a) == {"article_check": True, "accuracy": 50.0, "noisy_accuracy": expected_noisy}
 
 
-# --- writing files ----------------------------------------------------------
+# --- the closed form --------------------------------------------------------
 
-def test_atomic_write_leaves_nothing_when_writing_fails(tmp_path):
-    target = tmp_path / "picture.png"
-
-    def half_then_fail(file):
-        file.write(b"half a picture")
-        raise OSError(28, "No space left on device")
-
-    with pytest.raises(common.RunFailure, match="No space left"):
-        common.atomic_write(target, half_then_fail)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
-    target = tmp_path / "picture.png"
-    target.write_bytes(b"old")
-
-    def interrupted(file):
-        file.write(b"new but unfinished")
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        common.atomic_write(target, interrupted)
-    assert [p.name for p in tmp_path.iterdir()] == ["picture.png"] and target.read_bytes() == b"old"
-
-
-def test_atomic_write_gives_ordinary_permissions(tmp_path):
-    old_mask = os.umask(0o022)
-    try:
-        path = common.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"x"))
-    finally:
-        os.umask(old_mask)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_bytes() == b"x"
-
-
-def test_out_dir_that_cannot_be_created_is_a_run_failure(tmp_path):
-    blocker = tmp_path / "a_file"
-    blocker.write_text("")
-    with pytest.raises(common.RunFailure, match="cannot create --out-dir"):
-        common.prepare_out_dir(blocker / "pictures")
-
-
-# --- frames for GIFs ----------------------------------------------------------
-
-@pytest.mark.parametrize("steps, frames", [(800, 120), (10, 11), (10, 2), (5, 3), (1000, 500)])
-def test_pick_frames_are_strictly_increasing_from_first_to_last_step(steps, frames):
-    picked = common.pick_frames(steps, frames)
-    assert len(picked) == frames and picked[0] == 0 and picked[-1] == steps
-    assert all(a < b for a, b in zip(picked, picked[1:]))
-
-
-def test_pick_frames_show_every_early_step_and_reach_the_slow_end():
-    picked = common.pick_frames(800, 120)
-    assert picked[:10] == list(range(10))
-    assert sum(step > 400 for step in picked) >= 5
-
-
-@pytest.mark.parametrize("frames", [1, 12])
-def test_pick_frames_refuses_impossible_counts(frames):
-    with pytest.raises(ValueError):
-        common.pick_frames(10, frames)
-
-
-# --- how a run ends -----------------------------------------------------------
-
-@pytest.mark.parametrize("raised, status, message", [
-    (common.RunFailure("cannot write x"), 1, "error: cannot write x"),
-    (KeyboardInterrupt(), 130, "interrupted"),
+@pytest.mark.parametrize("x0, lr, n, expected", [
+    (1.0, 0.25, 3, 0.125), (2.0, 0.5, 7, 0.0), (1.0, 1.0, 5, -1.0), (-3.0, 0.75, 2, -0.75), (1.0, 0.01, 0, 1.0),
 ])
-def test_run_cli_reports_failures_in_one_line(capsys, raised, status, message):
-    def main():
-        raise raised
-
-    with pytest.raises(SystemExit) as stopped:
-        common.run_cli(main)
-    err = capsys.readouterr().err
-    assert stopped.value.code == status and message in err and len(err.strip().splitlines()) == 1
-
-
-def test_run_cli_stops_quietly_when_the_reader_goes_away(tmp_path, monkeypatch, capsys):
-    with capsys.disabled(), open(tmp_path / "stdout", "w") as stdout:
-        monkeypatch.setattr("sys.stdout", stdout)
-        saved = os.dup(stdout.fileno())
-
-        def main():
-            raise BrokenPipeError  # what print() raises after `| head` has exited
-
-        try:
-            with pytest.raises(SystemExit) as stopped:
-                common.run_cli(main)
-        finally:
-            os.dup2(saved, stdout.fileno())
-            os.close(saved)
-    assert stopped.value.code == 1
+def test_closed_form_by_hand(x0, lr, n, expected):
+    assert common.parabola_closed_form(x0, lr, n) == expected

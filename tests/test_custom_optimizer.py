@@ -176,8 +176,8 @@ def test_the_articles_update_is_close_but_not_always_the_same_bits(custom_optimi
 # --- part 1: the parabola ------------------------------------------------------
 
 def test_parabola_follows_the_closed_form(custom_optimizer):
-    assert custom_optimizer.descend_parabola(1.0, 0.25, 20) == [0.5**n for n in range(21)]  # exact in float32
-    xs = custom_optimizer.descend_parabola(1.0, 0.1, 50)
+    assert custom_optimizer.part_parabola(0.25, 20)[0] == [0.5**n for n in range(21)]  # exact in float32
+    xs = custom_optimizer.part_parabola(0.1, 50)[0]
     for n in (1, 10, 50):
         assert xs[n] == pytest.approx(0.8**n, rel=2 * n * torch.finfo(torch.float32).eps)
 
@@ -266,7 +266,38 @@ BAD_INPUTS = [
     (["--minima-steps", "0"], "--minima-steps"), (["--starts", "a,b"], "--starts"), (["--starts", "9"], "--starts"),
     (["--starts", ""], "--starts"), (["--starts", "1,2,3,4,5"], "--starts"), (["--frames", "1"], "--frames"),
     (["--frames", "500"], "--frames"), (["--device", "gpu"], "--device"),
+    (["--steps", "10001"], "--steps"), (["--epochs", "1001"], "--epochs"), (["--epochs", str(10**20)], "--epochs"),
+    (["--minima-steps", "10001"], "--minima-steps"), (["--minima-steps", "10", "--frames", "12"], "--frames"),
+    (["--starts", "4.001"], "--starts"), (["--starts", "-4.001"], "--starts"), (["--seed", str(2**63)], "--seed"),
 ]
+
+
+@pytest.mark.parametrize("argv, attribute, value", [
+    (["--steps", "1"], "steps", 1), (["--steps", "10000"], "steps", 10000), (["--epochs", "1000"], "epochs", 1000),
+    (["--minima-steps", "1"], "minima_steps", 1), (["--minima-steps", "10000"], "minima_steps", 10000),
+    (["--seed", "0"], "seed", 0), (["--seed", str(2**63 - 1)], "seed", 2**63 - 1), (["--lr", "0"], "lr", 0.0),
+    (["--starts=-4,4,0,1"], "starts", [-4.0, 4.0, 0.0, 1.0]), (["--minima-steps", "10"], "frames", 11),
+    (["--minima-steps", "79"], "frames", 80), (["--minima-steps", "80"], "frames", 80),
+    (["--minima-steps", "10", "--frames", "11"], "frames", 11), (["--frames", "2"], "frames", 2),
+])
+def test_every_limit_itself_is_accepted(custom_optimizer, argv, attribute, value):
+    assert getattr(custom_optimizer.parse_args(argv), attribute) == value
+
+
+def test_defaults_are_the_articles(custom_optimizer):
+    args = custom_optimizer.parse_args([])
+    assert (args.lr, args.steps, args.seed, args.epochs) == (0.1, 50, 0, 2)
+    assert (args.minima_lr, args.minima_steps, args.starts, args.frames) == (0.05, 200, [2.5, 3.0, -2.0], 80)
+
+
+def test_frames_follow_a_short_run_without_being_asked(custom_optimizer, capsys, tmp_path):
+    status, out, err = call_main(custom_optimizer, ["--minima-steps", "10", "--out-dir", tmp_path, "--json",
+                                                    "--quiet"], capsys)
+    assert status == 0 and err == ""
+    from PIL import Image
+
+    with Image.open(tmp_path / "03_local_minima.gif") as gif:
+        assert gif.n_frames == 11
 
 
 @pytest.mark.parametrize("argv, flag", BAD_INPUTS)
@@ -275,11 +306,24 @@ def test_bad_input_is_a_usage_error_naming_the_flag(custom_optimizer, capsys, ar
     assert status == 2 and "Traceback" not in err and flag in err.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("argv, where", [(["--lr", "1e37"], "smaller --lr"),
-                                         (["--minima-lr", "100"], "smaller --minima-lr")])
+def first_escape(x, slope, lr, bound=1000):
+    """The first step of plain gradient descent, in float64, after which |x| > bound."""
+    for step in range(1, 100):
+        x -= lr * slope(x)
+        if abs(x) > bound:
+            return step
+    return None
+
+
+@pytest.mark.parametrize("argv, where", [
+    (["--lr", "1e37"], f"SimpleGD(lr=1e+37) from x0 = 1 diverged at step {first_escape(1.0, lambda x: 2 * x, 1e37)}"),
+    (["--minima-lr", "100"],
+     f"SimpleGD(lr=100) from x0 = 2.5 diverged at step {first_escape(2.5, lambda x: bumpy_slope(x), 100)}"),
+])
 def test_divergence_exits_1(custom_optimizer, capsys, argv, where):
     status, _, err = call_main(custom_optimizer, argv + ["--no-plots", "--quiet"], capsys)
-    assert status == 1 and where in err and len(err.strip().splitlines()) == 1
+    assert status == 1 and f"{where}: |x| passed 1000; try a smaller learning rate" in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_unwritable_out_dir_exits_1(custom_optimizer, capsys, tmp_path):

@@ -1,0 +1,239 @@
+"""Machinery, not lesson: a learner need not read this file.
+
+What the three scripts share as command-line programs: flags and their
+checks, one-line errors with their exit statuses, --quiet and --json,
+a progress line, and file writing that never leaves half a file.
+docs/reference.md describes the behaviour; this is how it is done.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+REPO_DIR = Path(__file__).resolve().parent
+DEFAULT_OUT_DIR = REPO_DIR / "outputs"
+FLOAT32_MAX = torch.finfo(torch.float32).max
+MAX_EPOCHS = 1000
+MAX_SEED = 2**63 - 1
+
+
+# ---------------------------------------------------------------------------
+# Failures at run time: one line on stderr, exit status 1
+# ---------------------------------------------------------------------------
+
+class RunFailure(Exception):
+    """A failure at run time, reported as one line and exit status 1."""
+
+
+class TrainingDiverged(RunFailure):
+    def __init__(self, epoch, step, loss, run=""):
+        run = f" ({run})" if run else ""
+        super().__init__(f"training diverged{run}: the loss became {loss} at epoch {epoch}, step {step}; "
+                         "try a smaller --lr")
+
+
+def run_cli(main):
+    """Run main(); report run-time failures and Ctrl-C in one line, never a traceback."""
+    prog = Path(sys.argv[0]).name
+    try:
+        main()
+    except RunFailure as failure:
+        print(f"{prog}: error: {failure}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+
+
+# ---------------------------------------------------------------------------
+# Flags: each help ends with its default, each number has a range
+# ---------------------------------------------------------------------------
+
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Ends each flag's help with its default, unless the help already says it or it is an on/off switch."""
+
+    def _get_help_string(self, action):
+        if "default" in action.help or action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def make_parser(description):
+    return argparse.ArgumentParser(description=description, formatter_class=HelpWithDefaults)
+
+
+def parse_number(text, kind=float):
+    try:
+        return kind(text)
+    except ValueError:
+        expected = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+
+def in_range(low, high, kind=float, shown=None):
+    """An argparse type: a number of `kind` from low to high, both included.
+
+    `shown` replaces "from LOW to HIGH" in the error, where plain digits would not read well.
+    """
+    noun = "a whole number" if kind is int else "a finite number"
+    allowed = shown or (f"from {low} to {high}" if kind is int else f"from {low:g} to {high:g}")
+
+    def parse(text):
+        value = parse_number(text, kind)
+        if not low <= value <= high:  # NaN fails this too
+            raise argparse.ArgumentTypeError(f"must be {noun} {allowed}, got {text!r}")
+        return value
+
+    return parse
+
+
+# torch's SGD overflows beyond float32's largest value.
+learning_rate = in_range(0, FLOAT32_MAX, shown=f"from 0 to {FLOAT32_MAX:.4g} (float32's largest)")
+epochs_value = in_range(1, MAX_EPOCHS, int)
+seed_value = in_range(0, MAX_SEED, int, shown="from 0 to 2**63-1")
+
+
+def comma_list(item, most, what):
+    """An argparse type: 1 to `most` comma-separated values, each parsed by `item`."""
+
+    def parse(text):
+        parts = text.split(",")
+        if not text.strip() or len(parts) > most:
+            raise argparse.ArgumentTypeError(f"must be 1 to {most} comma-separated {what}, got {text!r}")
+        try:
+            return [item(part) for part in parts]
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentTypeError(f"each value: {error} (in {text!r})") from None
+
+    return parse
+
+
+def momentum_value(text):
+    value = parse_number(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 up to (not including) 1, got {text!r}")
+    return value
+
+
+def check_frames(parser, args, steps_flag, steps, default):
+    """Fill in --frames (default: `default`, or steps+1 if fewer) and check it fits the run."""
+    if args.frames is None:
+        args.frames = min(default, steps + 1)
+    if not 2 <= args.frames <= steps + 1:
+        parser.error(f"argument --frames: must be from 2 to {steps_flag}+1 = {steps + 1}, got {args.frames}")
+
+
+def add_output_flags(parser, plots=True):
+    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
+                        help="folder for the pictures (default: outputs/ beside the scripts)")
+    if plots:
+        parser.add_argument("--no-plots", action="store_true", help="draw no pictures (default: draw them)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print nothing but errors and the --json line (default: print progress)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as one JSON object on the last line of stdout (default: off)")
+
+
+def add_device_flag(parser):
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="where to train: auto picks cuda when it is available, else cpu")
+
+
+def resolve_device(parser, name):
+    """'cpu' or 'cuda' for --device; a usage error when CUDA is asked for but absent."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        parser.error("argument --device: CUDA is not available on this machine; use cpu or auto")
+    if name == "cuda":
+        torch.backends.cudnn.deterministic = True  # same seed, same bits, on the GPU too
+        torch.backends.cudnn.benchmark = False
+    return name
+
+
+# ---------------------------------------------------------------------------
+# What a run prints: --quiet, progress, --json
+# ---------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def quiet_if(quiet):
+    """With --quiet, swallow everything the lesson prints; errors still reach stderr."""
+    if not quiet:
+        yield
+        return
+    with open(os.devnull, "w") as nowhere, contextlib.redirect_stdout(nowhere):
+        yield
+
+
+def show_progress(text):
+    """Rewrite one line in place, on a terminal only: piped or --quiet output stays clean."""
+    if sys.stdout.isatty():
+        print(f"\r{text}\033[K", end="", flush=True)
+
+
+def end_progress():
+    if sys.stdout.isatty():
+        print("\r\033[K", end="", flush=True)
+
+
+def print_json(report):
+    print(json.dumps(report))
+
+
+# ---------------------------------------------------------------------------
+# Writing files: whole or not at all
+# ---------------------------------------------------------------------------
+
+def prepare_out_dir(out_dir):
+    """Create --out-dir if needed; a RunFailure if it cannot be written."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise RunFailure(f"cannot create --out-dir {out_dir}: {error.strerror}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise RunFailure(f"cannot write to --out-dir {out_dir}: permission denied")
+    return out_dir
+
+
+def atomic_write(path, write):
+    """Call write(file) on a temporary file beside `path`, then move it into place.
+
+    Readers see the old file or the complete new one, never half of one, even if
+    writing fails or is interrupted.
+    """
+    path = Path(path)
+    try:
+        handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise RunFailure(f"cannot write {path}: {error.strerror}") from None
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+        os.chmod(temp_name, 0o666 & ~current_umask())  # mkstemp makes files private (0600)
+        os.replace(temp_name, path)
+    except BaseException as error:
+        os.unlink(temp_name)
+        if isinstance(error, OSError):
+            raise RunFailure(f"cannot write {path}: {error.strerror or error}") from None
+        raise
+    return path
+
+
+def current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def save_figure(figure, path):
+    """Save a matplotlib figure as PNG, atomically."""
+    return atomic_write(path, lambda file: figure.savefig(file, format="png"))

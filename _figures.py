@@ -1,0 +1,269 @@
+"""Machinery, not lesson: a learner need not read this file.
+
+The pictures of the three stages, drawn with matplotlib off screen (no window,
+no display needed) and written atomically. README.md says what to look at in
+each. Colours are the same everywhere: blue for plain gradient descent,
+orange for momentum, a green star for the lowest point.
+"""
+
+import math
+import textwrap
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+import _cli
+from _gif import FrameRecorder, pick_frames
+from common import pattern_a, pattern_b
+
+PLAIN_GD_COLOUR = "tab:blue"
+MOMENTUM_COLOUR = "tab:orange"
+MINIMUM_COLOUR = "tab:green"
+CURVE_COLOUR = "0.6"
+FLOAT32_TINY = torch.finfo(torch.float32).tiny
+
+
+def new_figure(**kwargs):
+    """A matplotlib Figure that renders off screen: no window, no pyplot state to close."""
+    return Figure(layout="constrained", **kwargs)
+
+
+SUPERSCRIPT_DIGITS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def label_decades(axis):
+    """Label a log axis 10⁻³, 10⁰, ... in plain text: matplotlib's default labels go
+    through its TeX-like mathtext, which costs a noticeable fraction of a second."""
+
+    def decade(value, _position):
+        return "10" + str(round(math.log10(value))).translate(SUPERSCRIPT_DIGITS) if value > 0 else ""
+
+    axis.set_major_formatter(FuncFormatter(decade))
+    axis.set_minor_formatter(NullFormatter())
+
+
+# ---------------------------------------------------------------------------
+# Stage 1
+# ---------------------------------------------------------------------------
+
+def stage1_losses(losses, steps_per_epoch, order, path):
+    """The loss at every step; in the article's order, pattern B's half of each epoch is shaded."""
+    figure = new_figure(figsize=(7, 3.5))
+    axes = figure.subplots()
+    axes.plot(range(1, len(losses) + 1), losses, color=MOMENTUM_COLOUR, marker=".")
+    for start in range(0, len(losses), steps_per_epoch):
+        if start:
+            axes.axvline(start + 0.5, color="grey", linestyle=":")
+        if order == "sequential":  # the second half of each epoch is pattern B
+            axes.axvspan(start + steps_per_epoch / 2 + 0.5, start + steps_per_epoch + 0.5,
+                         color="grey", alpha=0.15, lw=0, label="pattern B samples" if not start else None)
+    if order == "sequential":
+        axes.legend(loc="upper left")
+    axes.set(xlabel="step (one sample per step)", ylabel="cross-entropy loss",
+             title="Stage 1: loss at each training step (dotted: new epoch)")
+    return _cli.save_figure(figure, path)
+
+
+def stage1_filters(model, path):
+    """The two patterns beside the four learned filters, with each filter's logit for A and B."""
+    weight = model.conv.weight.detach()
+    with torch.no_grad():
+        logits_a = model(pattern_a(1).to(weight.device)).cpu()
+        logits_b = model(pattern_b(1).to(weight.device)).cpu()
+    filters = weight.cpu().reshape(4, 4, 4)
+    figure = new_figure(figsize=(11, 2.6))
+    panels = figure.subplots(1, 6)
+    for axes, image, title in ((panels[0], pattern_a(1), "pattern A"), (panels[1], pattern_b(1), "pattern B")):
+        axes.imshow(image.reshape(4, 4).numpy(), cmap="Greys", vmin=0, vmax=1)
+        axes.set_title(title)
+    limit = filters.abs().max().item() or 1.0
+    for k in range(4):
+        shown = panels[k + 2].imshow(filters[k].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+        panels[k + 2].set_title(f"filter {k}\nlogit A {logits_a[0, k]:.2f}, B {logits_b[0, k]:.2f}", fontsize=9)
+    for axes in panels:
+        axes.set(xticks=[], yticks=[])
+    figure.colorbar(shown, ax=panels[2:], shrink=0.8, label="weight")
+    figure.suptitle("Learned 4x4 filters (red +, blue -); the largest logit is the predicted class")
+    return _cli.save_figure(figure, path)
+
+
+def stage1_sweep(results, orders, n_seeds, path):
+    """One dot per training run: its noisy held-out accuracy, green if it solved the clean held-out set."""
+    figure = new_figure(figsize=(7, 4))
+    axes = figure.subplots()
+    jitter = (torch.rand(n_seeds, generator=torch.Generator().manual_seed(0)) * 0.5 - 0.25).numpy()
+    for position, order in enumerate(orders):
+        solved = np.array(results[order]["accuracy"]) == 100.0
+        noisy = np.array(results[order]["noisy_accuracy"])
+        for mask, colour, label in ((solved, "tab:green", "100% on held-out"),
+                                    (~solved, "tab:red", "below 100% on held-out")):
+            axes.scatter(position + jitter[mask], noisy[mask], s=14, color=colour, alpha=0.7,
+                         label=label if position == 0 else None)
+        axes.text(position, 103, f"{int(solved.sum())} of {n_seeds} solved", ha="center")
+    axes.set(xticks=range(len(orders)), xticklabels=[f"{o} order" for o in orders],
+             ylabel="noisy held-out accuracy (%)", ylim=(-5, 110), xlim=(-0.6, 1.6),
+             title=f"Stage 1 on seeds 0..{n_seeds - 1}: one dot per training run")
+    axes.legend(loc="lower center")
+    return _cli.save_figure(figure, path)
+
+
+# ---------------------------------------------------------------------------
+# Stage 2: the parabola is drawn once, only the point and its trail move
+# ---------------------------------------------------------------------------
+
+TRAIL_FRAMES = 6
+
+
+def stage2_descent_gif(panels, x0, steps, n_frames, fps, path):
+    """One panel per run, the same steps in every panel; return the frame count.
+
+    Each panel is a dict: title, xs, fs, slopes (one per step done), stop_note and diverges.
+    """
+    single = len(panels) == 1
+    figure = new_figure(figsize=(6.4, 4.2) if single else (3.3 * len(panels), 3.6), dpi=80)
+    all_axes = figure.subplots(1, len(panels), squeeze=False)[0]
+    all_axes[0].set_ylabel("f(x) = x²")
+    reaches = [3 * max(1.0, abs(x0)) if run["diverges"] else max(1.0, abs(x0)) for run in panels]
+    artists = [draw_descent_panel(axes, run, reach, inset=single)
+               for axes, run, reach in zip(all_axes, panels, reaches)]
+    recorder = FrameRecorder(figure, [a for moving in artists for a in moving.values()])
+    frame_steps = pick_frames(steps, n_frames)
+    for i in range(len(frame_steps)):
+        captions = [(axes, move_descent_panel(moving, run, frame_steps[: i + 1], reach, long_caption=single))
+                    for axes, moving, run, reach in zip(all_axes, artists, panels, reaches)]
+        recorder.capture(captions)
+    return recorder.save_gif(path, fps)
+
+
+def draw_descent_panel(axes, run, reach, inset):
+    """Draw the still parts of one panel; return its moving artists.
+
+    With `inset`, a small log-scale plot of |x| per step shows the slow end of
+    the descent, which on the parabola itself is too small to see.
+    """
+    grid = np.linspace(-reach, reach, 401)
+    axes.plot(grid, grid**2, color=CURVE_COLOUR, lw=1.5)
+    axes.plot([0], [0], marker="*", color=MINIMUM_COLOUR, markersize=10, linestyle="none")
+    axes.set(xlim=(-1.05 * reach, 1.05 * reach), ylim=(-0.06 * reach**2, 1.3 * reach**2), xlabel="x")
+    axes.set_title(run["title"], fontsize=10)
+    moving = {
+        "trail": axes.plot([], [], color=PLAIN_GD_COLOUR, alpha=0.35, marker="o", markersize=4, lw=1)[0],
+        "tangent": axes.plot([], [], color="0.3", linestyle="--", lw=1)[0],
+        "point": axes.plot([], [], color=PLAIN_GD_COLOUR, marker="o", markersize=9, linestyle="none")[0],
+    }
+    if inset:
+        distance = axes.inset_axes([0.3, 0.42, 0.4, 0.33])
+        distance.semilogy(range(len(run["xs"])), [max(abs(x), FLOAT32_TINY) for x in run["xs"]],
+                          color=PLAIN_GD_COLOUR, lw=1)
+        distance.set_title("|x|, log scale, per step", fontsize=8)
+        distance.tick_params(labelsize=7)
+        label_decades(distance.yaxis)
+        moving["distance"] = distance.plot([], [], color=PLAIN_GD_COLOUR, marker="o", markersize=5)[0]
+    return moving
+
+
+def move_descent_panel(moving, run, shown_steps, reach, long_caption):
+    """Move one panel's artists to the last of `shown_steps`; return its caption.
+
+    A run that stopped early stays at its last step, and so does its step counter.
+    """
+    last = len(run["xs"]) - 1
+    shown = [min(s, last) for s in shown_steps[-TRAIL_FRAMES:]]
+    step = shown[-1]
+    x, f, slope = run["xs"][step], run["fs"][step], run["slopes"][step]
+    moving["trail"].set_data([run["xs"][s] for s in shown], [run["fs"][s] for s in shown])
+    half_width = 0.15 * reach
+    moving["tangent"].set_data([x - half_width, x + half_width], [f - slope * half_width, f + slope * half_width])
+    if abs(x) <= 1.05 * reach:
+        moving["point"].set(data=([x], [f]), marker="o")
+    else:  # off the panel: an arrow at the edge shows which way it went
+        moving["point"].set(data=([math.copysign(reach, x)], [1.2 * reach**2]), marker=">" if x > 0 else "<")
+    if "distance" in moving:
+        moving["distance"].set_data([step], [max(abs(x), FLOAT32_TINY)])
+    if long_caption:
+        caption = f"step {step}:  x = {x:.3g}   f(x) = {f:.3g}   slope = {slope:.3g}"
+    else:
+        caption = f"step {step}\nx = {x:.3g}, f(x) = {f:.3g}"
+    if run["stop_note"] and step == last:
+        caption += "\n" + (run["stop_note"] if long_caption else textwrap.fill(run["stop_note"], 30))
+    return caption
+
+
+# ---------------------------------------------------------------------------
+# Stage 3
+# ---------------------------------------------------------------------------
+
+def stage3_parabola(xs, lr, path):
+    """SimpleGD's points on the parabola, and |x| per step against the closed form."""
+    figure = new_figure(figsize=(9, 3.6))
+    curve, distance = figure.subplots(1, 2)
+    grid = np.linspace(-1.05, 1.05, 201)
+    curve.plot(grid, grid**2, color=CURVE_COLOUR)
+    steps = np.arange(len(xs))
+    values = np.array(xs)
+    shown = curve.scatter(values, values**2, c=steps, cmap="viridis", s=22, zorder=3)
+    figure.colorbar(shown, ax=curve, label="step")
+    curve.set(xlabel="x", ylabel="y = x²", title=f"SimpleGD(lr={lr:g}) on y = x²")
+    distance.semilogy(steps, np.maximum(np.abs(values), 1e-45), "o", color=PLAIN_GD_COLOUR,
+                      markersize=4, label="SimpleGD (float32)")
+    distance.semilogy(steps, np.abs((1 - 2 * lr) ** steps), color="black", lw=1, label="closed form x0·(1−2·lr)ⁿ")
+    distance.set(xlabel="step", ylabel="|x| (log scale)", title="Each step multiplies x by (1 − 2·lr)")
+    label_decades(distance.yaxis)
+    distance.legend()
+    return _cli.save_figure(figure, path)
+
+
+MARKERS = ("o", "s", "^", "D")  # one per starting point
+TRAIL_STEPS = 12
+
+
+def stage3_local_minima(runs, best, reach, steps, n_frames, fps, path):
+    """Two panels, plain descent and momentum, one marker per starting point; best = (x, f) of the global minimum."""
+    names = list(dict.fromkeys(run["optimizer"] for run in runs))
+    starts = list(dict.fromkeys(run["x0"] for run in runs))
+    figure = new_figure(figsize=(9, 4.3), dpi=80)
+    panels = figure.subplots(1, 2, sharey=True)
+    grid = torch.linspace(-reach, reach, 801)
+    curve = grid**2 / 4 + 0.5 * torch.sin(5 * grid)
+    moving, stars = [], []
+    for axes, name, colour in zip(panels, names, (PLAIN_GD_COLOUR, MOMENTUM_COLOUR)):
+        axes.plot(grid.numpy(), curve.numpy(), color=CURVE_COLOUR, lw=1.5)
+        axes.set(xlabel="x", title=name, ylim=(curve.min().item() - 0.3, curve.max().item() + 1.2))
+        for run in (run for run in runs if run["optimizer"] == name):
+            marker = MARKERS[starts.index(run["x0"])]
+            axes.plot(run["xs"][0], run["fs"][0], marker=marker, color=colour, alpha=0.3, linestyle="none")
+            trail = axes.plot([], [], color=colour, alpha=0.6, lw=3)[0]
+            point = axes.plot([], [], marker=marker, color=colour, markersize=12, linestyle="none")[0]
+            moving.append((axes, run, trail, point))
+        # drawn last and smaller: a run that reaches the star shows as a ring around it
+        stars.append(axes.plot(*best, marker="*", color=MINIMUM_COLOUR, markeredgecolor="black",
+                               markersize=10, linestyle="none")[0])
+    panels[0].set_ylabel("f(x) = x²/4 + sin(5x)/2")
+    figure.legend(handles=local_minima_legend(starts), loc="outside lower center", ncol=len(starts) + 3,
+                  fontsize=9, frameon=False)
+    recorder = FrameRecorder(figure, [a for _, _, trail, point in moving for a in (trail, point)] + stars)
+    for step in pick_frames(steps, n_frames):
+        for _, run, trail, point in moving:
+            recent = slice(max(0, step - TRAIL_STEPS), step + 1)
+            trail.set_data(run["xs"][recent], run["fs"][recent])
+            point.set_data([run["xs"][step]], [run["fs"][step]])
+        captions = []
+        for axes, name in zip(panels, names):
+            xs = ", ".join(f"{run['xs'][step]:.2f}" for _, run, _, _ in moving if run["optimizer"] == name)
+            captions.append((axes, f"step {step}: x = {xs}"))
+        recorder.capture(captions)
+    recorder.save_gif(path, fps)
+    return path
+
+
+def local_minima_legend(starts):
+    grey = "0.35"
+    return ([Line2D([], [], marker="*", color=MINIMUM_COLOUR, markeredgecolor="black", markersize=10,
+                    linestyle="none", label="global minimum")]
+            + [Line2D([], [], marker=MARKERS[i], color=grey, linestyle="none", label=f"run from x0 = {x0:g}")
+               for i, x0 in enumerate(starts)]
+            + [Line2D([], [], marker="o", color=grey, alpha=0.3, linestyle="none", label="its start"),
+               Line2D([], [], color=grey, alpha=0.6, lw=3, label=f"its last {TRAIL_STEPS} steps")])

@@ -1,0 +1,189 @@
+"""_cli.py, the command-line machinery: flag checks at their limits, one-line
+errors and their exit statuses, --quiet, progress, and atomic file writing."""
+
+import argparse
+import io
+import os
+import stat
+
+import pytest
+
+import _cli
+
+# --- flags: both sides of every limit -------------------------------------------
+
+@pytest.mark.parametrize("parse, inside, outside", [
+    (_cli.learning_rate, ["0", "1e-9", "3.4028234663852886e38"], ["-1e-300", "3.5e38", "nan", "inf", "-inf"]),
+    (_cli.epochs_value, ["1", "1000"], ["0", "1001", "-1", "2.5"]),
+    (_cli.seed_value, ["0", str(2**63 - 1)], ["-1", str(2**63)]),
+    (_cli.momentum_value, ["0", "0.999999"], ["1", "-1e-9", "nan"]),
+    (_cli.in_range(-4.0, 4.0), ["-4", "4", "0"], ["-4.000001", "4.000001", "nan"]),
+])
+def test_number_flags_accept_their_limits_and_refuse_beyond(parse, inside, outside):
+    for text in inside:
+        assert parse(text) == (int(text) if parse in (_cli.epochs_value, _cli.seed_value) else float(text))
+    for text in outside:
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+            parse(text)
+
+
+def test_range_errors_say_what_is_allowed():
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^must be a whole number from 1 to 1000, got '0'$"):
+        _cli.epochs_value("0")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^expected a whole number, got 'two'$"):
+        _cli.epochs_value("two")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"^must be a finite number from -4 to 4, got '5'$"):
+        _cli.in_range(-4.0, 4.0)("5")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"from 0 to 2\*\*63-1, got '-1'"):
+        _cli.seed_value("-1")
+
+
+def test_comma_list_takes_one_to_most_values():
+    parse = _cli.comma_list(_cli.learning_rate, 3, "rates")
+    assert parse("0.5") == [0.5] and parse("0,1,2") == [0.0, 1.0, 2.0]
+    for text in ("", " ", "1,2,3,4", "1,,2", "1,x", "1,-2"):
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+            parse(text)
+
+
+@pytest.mark.parametrize("frames, steps, fits", [(2, 1, True), (11, 10, True), (12, 10, False), (1, 10, False)])
+def test_check_frames_against_the_run(frames, steps, fits, capsys):
+    parser = argparse.ArgumentParser(prog="x")
+    args = argparse.Namespace(frames=frames)
+    if fits:
+        _cli.check_frames(parser, args, "steps", steps, 120)
+        assert args.frames == frames
+    else:
+        with pytest.raises(SystemExit):
+            _cli.check_frames(parser, args, "steps", steps, 120)
+        assert f"from 2 to steps+1 = {steps + 1}, got {frames}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("steps, expected", [(800, 120), (119, 120), (118, 119), (1, 2)])
+def test_frames_default_follows_the_run(steps, expected):
+    args = argparse.Namespace(frames=None)
+    _cli.check_frames(argparse.ArgumentParser(), args, "steps", steps, 120)
+    assert args.frames == expected
+
+
+def test_help_ends_each_flag_with_its_default_once():
+    parser = _cli.make_parser("x")
+    parser.add_argument("--rate", type=float, default=0.5, help="a rate")
+    parser.add_argument("--said", type=float, default=1.0, help="a rate (default: one)")
+    parser.add_argument("--switch", action="store_true", help="a switch")
+    text = " ".join(parser.format_help().split())
+    assert "a rate (default: 0.5)" in text and "(default: one)" in text and "(default: 1.0)" not in text
+    assert "a switch (default" not in text
+
+
+# --- what a run prints ----------------------------------------------------------
+
+def test_quiet_swallows_prints_and_restores_stdout(capsys):
+    with _cli.quiet_if(True):
+        print("hidden")
+    with _cli.quiet_if(False):
+        print("shown")
+    print("after")
+    assert capsys.readouterr().out == "shown\nafter\n"
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_rewrites_one_line_on_a_terminal_only(monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    _cli.show_progress("sweep: 100 of 400 runs done")
+    _cli.show_progress("sweep: 200 of 400 runs done")
+    _cli.end_progress()
+    assert terminal.getvalue() == ("\rsweep: 100 of 400 runs done\033[K\rsweep: 200 of 400 runs done\033[K"
+                                   "\r\033[K")
+    piped = io.StringIO()
+    monkeypatch.setattr("sys.stdout", piped)
+    _cli.show_progress("sweep: 1 of 2 runs done")
+    _cli.end_progress()
+    assert piped.getvalue() == ""
+
+
+# --- how a run ends ---------------------------------------------------------------
+
+@pytest.mark.parametrize("raised, status, message", [
+    (_cli.RunFailure("cannot write x"), 1, "error: cannot write x"),
+    (_cli.TrainingDiverged(2, 7, float("inf")), 1, "the loss became inf at epoch 2, step 7; try a smaller --lr"),
+    (KeyboardInterrupt(), 130, "interrupted"),
+])
+def test_run_cli_reports_failures_in_one_line(capsys, raised, status, message):
+    def main():
+        raise raised
+
+    with pytest.raises(SystemExit) as stopped:
+        _cli.run_cli(main)
+    err = capsys.readouterr().err
+    assert stopped.value.code == status and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_run_cli_returns_normally_when_main_succeeds(capsys):
+    _cli.run_cli(lambda: print("done"))
+    assert capsys.readouterr() == ("done\n", "")
+
+
+def test_run_cli_stops_quietly_when_the_reader_goes_away(tmp_path, monkeypatch, capsys):
+    with capsys.disabled(), open(tmp_path / "stdout", "w") as stdout:
+        monkeypatch.setattr("sys.stdout", stdout)
+        saved = os.dup(stdout.fileno())
+
+        def main():
+            raise BrokenPipeError  # what print() raises after `| head` has exited
+
+        try:
+            with pytest.raises(SystemExit) as stopped:
+                _cli.run_cli(main)
+        finally:
+            os.dup2(saved, stdout.fileno())
+            os.close(saved)
+    assert stopped.value.code == 1
+
+
+# --- writing files ----------------------------------------------------------
+
+def test_atomic_write_leaves_nothing_when_writing_fails(tmp_path):
+    target = tmp_path / "picture.png"
+
+    def half_then_fail(file):
+        file.write(b"half a picture")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(_cli.RunFailure, match="No space left"):
+        _cli.atomic_write(target, half_then_fail)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
+    target = tmp_path / "picture.png"
+    target.write_bytes(b"old")
+
+    def interrupted(file):
+        file.write(b"new but unfinished")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _cli.atomic_write(target, interrupted)
+    assert [p.name for p in tmp_path.iterdir()] == ["picture.png"] and target.read_bytes() == b"old"
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    old_mask = os.umask(0o022)
+    try:
+        path = _cli.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"x"))
+    finally:
+        os.umask(old_mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_bytes() == b"x"
+
+
+def test_out_dir_that_cannot_be_created_is_a_run_failure(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(_cli.RunFailure, match="cannot create --out-dir"):
+        _cli.prepare_out_dir(blocker / "pictures")
