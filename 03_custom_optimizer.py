@@ -5,8 +5,9 @@ its two uses:
   1. SimpleGD minimises y = x^2, checked against the closed form;
   2. SimpleGD trains the stage 1 network with stage 1's own loop, and ends with
      the very same weights as torch.optim.SGD(momentum=0) from the same start.
-Then what the article only warns about:
-  3. plain gradient descent stops in a local minimum, where momentum may not.
+Then one step further: SimpleMomentum, an optimizer that keeps state (a
+velocity per parameter). It rebuilds stage 1's run bit for bit, and in
+  3. it rolls over the small bumps where plain gradient descent gets stuck.
 
     python 03_custom_optimizer.py
 """
@@ -43,8 +44,7 @@ class SimpleGD(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr=1e-3):
-        if lr < 0.0:
-            raise ValueError(f"Invalid learning rate: {lr}")  # SGD's own check and message
+        check_learning_rate(lr)
         super().__init__(params, defaults={"lr": lr})  # the defaults fill in each param group
 
     @torch.no_grad()  # the update must not be recorded by autograd
@@ -55,6 +55,7 @@ class SimpleGD(torch.optim.Optimizer):
             with torch.enable_grad():  # the closure runs forward and backward, which need autograd
                 loss = closure()
         for group in self.param_groups:
+            lr = as_scalar(group["lr"])  # a tensor lr of shape [1] or [1, 1] works as SGD's does
             for p in group["params"]:
                 if p.grad is None:  # this parameter took no part in the loss
                     continue
@@ -62,9 +63,72 @@ class SimpleGD(torch.optim.Optimizer):
                 # the scaling into the addition: no temporary tensor, and the same single
                 # rounding as torch.optim.SGD, hence the same bits. `p.add_(p.grad * -lr)`
                 # allocates a temporary and rounds twice.
-                p.add_(p.grad, alpha=-group["lr"])
+                p.add_(p.grad, alpha=-lr)
         return loss
 
+
+# ---------------------------------------------------------------------------
+# One step further than the article: an optimizer that keeps state
+# ---------------------------------------------------------------------------
+
+class SimpleMomentum(torch.optim.Optimizer):
+    """Gradient descent with momentum: for every parameter p that has a gradient,
+
+        velocity <- momentum * velocity + p.grad    (the first step: velocity <- p.grad)
+        p <- p - lr * velocity
+
+    Exactly torch.optim.SGD(params, lr, momentum), bit for bit (dampening 0, no
+    Nesterov, no weight decay). Each parameter's velocity outlives the step that
+    made it, so it lives in self.state[p]["velocity"], where state_dict() saves it.
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.9):
+        check_learning_rate(lr)
+        if momentum < 0.0:
+            raise ValueError(f"Invalid momentum value: {momentum}")  # SGD's own check and message
+        super().__init__(params, defaults={"lr": lr, "momentum": momentum})
+
+    @torch.no_grad()  # the update must not be recorded by autograd
+    def step(self, closure=None):
+        """Take one step; with a closure, first re-evaluate the loss and return it."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():  # the closure runs forward and backward, which need autograd
+                loss = closure()
+        for group in self.param_groups:
+            lr = as_scalar(group["lr"])  # a tensor lr of shape [1] or [1, 1] works as SGD's does
+            for p in group["params"]:
+                if p.grad is None:  # this parameter took no part in the loss
+                    continue
+                state = self.state[p]  # this parameter's own dict, kept from step to step
+                if "velocity" not in state:
+                    state["velocity"] = p.grad.clone()  # the first step starts from the gradient, as SGD's does
+                else:
+                    # The velocity is every past gradient, each shrunk by `momentum` once per
+                    # step since: 0.9 keeps 90%. While the slope keeps its sign, the velocity
+                    # grows (up to 10x a plain step); where a small bump flips the slope, the
+                    # speed gathered so far outweighs it, and the run rolls on over the bump.
+                    state["velocity"].mul_(group["momentum"]).add_(p.grad)
+                p.add_(state["velocity"], alpha=-lr)
+        return loss
+
+
+def check_learning_rate(lr):
+    """Refuse what torch.optim.SGD refuses, with the same exception and message."""
+    if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def as_scalar(lr):
+    """A one-element tensor lr as a 0-d tensor, which add_(alpha=) takes; a float stays a float."""
+    return lr.squeeze() if isinstance(lr, torch.Tensor) else lr
+
+
+# ---------------------------------------------------------------------------
+# The article's uses of SimpleGD
+# ---------------------------------------------------------------------------
 
 def descend(function, optimizer, x, steps):
     """Minimise function(x) over a scalar tensor x; return x before the first step and after each."""
@@ -101,11 +165,9 @@ def part_network(lr=LR, epochs=stage1.EPOCHS, seed=stage1.SEED, device="cpu"):
     The proof: torch.optim.SGD(momentum=0) from the same start ends with the same weights.
     """
     print(f"\nPart 2: SimpleGD(lr={lr:g}) trains Test_Conv with stage 1's loop, {epochs} epochs")
-    torch.manual_seed(seed)
-    ours = Test_Conv().to(device)
-    theirs = copy.deepcopy(ours)  # the same initial weights, for torch.optim.SGD
+    ours, theirs = twin_networks(seed, device)
     before = common.evaluate(ours)
-    stage1.train(ours, SimpleGD(ours.parameters(), lr=lr), epochs, verbose=False)
+    stage1.train(ours, SimpleGD(ours.parameters(), lr=lr), epochs, verbose=False)  # stage 1's loop, our optimizer
     stage1.train(theirs, torch.optim.SGD(theirs.parameters(), lr=lr, momentum=0), epochs, verbose=False)
     after = common.evaluate(ours)
     print(f"  held-out accuracy {before['accuracy']:.1f}% before, {after['accuracy']:.1f}% after "
@@ -114,7 +176,26 @@ def part_network(lr=LR, epochs=stage1.EPOCHS, seed=stage1.SEED, device="cpu"):
     print(f"  weights after SimpleGD vs torch.optim.SGD(momentum=0) from the same start: "
           f"{verdict(identical)} (largest difference {max_abs_diff:g})")
     return {"accuracy_before": before["accuracy"], "accuracy_after": after["accuracy"],
-            "identical_to_sgd": identical, "max_abs_diff": max_abs_diff}
+            "identical_to_sgd": identical, "max_abs_diff": max_abs_diff, **rebuild_stage1(epochs, seed, device)}
+
+
+def rebuild_stage1(epochs, seed, device):
+    """Beyond the article: SimpleMomentum in place of stage 1's SGD ends with stage 1's very weights."""
+    ours, stage1_run = twin_networks(seed, device)
+    settings = {"lr": stage1.LR, "momentum": stage1.MOMENTUM}
+    stage1.train(ours, SimpleMomentum(ours.parameters(), **settings), epochs, verbose=False)
+    stage1.train(stage1_run, torch.optim.SGD(stage1_run.parameters(), **settings), epochs, verbose=False)
+    identical, max_abs_diff = compare_weights(ours, stage1_run)
+    print(f"  SimpleMomentum(lr={stage1.LR}, momentum={stage1.MOMENTUM}) rebuilds stage 1's run with "
+          f"torch.optim.SGD: {verdict(identical)} (largest difference {max_abs_diff:g})")
+    return {"identical_to_stage1": identical, "stage1_max_abs_diff": max_abs_diff}
+
+
+def twin_networks(seed, device):
+    """Two Test_Conv with the same initial weights, those stage 1 draws from `seed`."""
+    torch.manual_seed(seed)
+    model = Test_Conv().to(device)
+    return model, copy.deepcopy(model)
 
 
 def compare_weights(model, other):
@@ -158,19 +239,19 @@ def global_minimum():
 
 
 def descend_bumpy(x0, lr, steps, momentum):
-    """Minimise bumpy from x0: plain descent if momentum is 0, else with momentum."""
+    """Minimise bumpy from x0: with SimpleGD if momentum is 0, else with SimpleMomentum."""
     x = torch.tensor(x0, requires_grad=True)
-    optimizer = torch.optim.SGD([x], lr=lr, momentum=momentum) if momentum else SimpleGD([x], lr=lr)
+    optimizer = SimpleMomentum([x], lr=lr, momentum=momentum) if momentum else SimpleGD([x], lr=lr)
     return descend(bumpy, optimizer, x, steps)
 
 
 def part_local_minima(starts=DEFAULT_STARTS, lr=MINIMA_LR, steps=MINIMA_STEPS):
-    """Part 3: both optimizers from every start; return the runs and the global minimum (x, f)."""
+    """Part 3: both hand-written optimizers from every start; return the runs and the global minimum (x, f)."""
     x_best, f_best = global_minimum()
     print(f"\nPart 3: f(x) = x^2/4 + sin(5x)/2, global minimum f({x_best:.4f}) = {f_best:.4f}; "
-          f"lr {lr:g}, {steps} steps")
+          f"lr {lr:g}, {steps} steps, SimpleMomentum with momentum {MINIMA_MOMENTUM}")
     runs = []
-    for name, momentum in (("SimpleGD", 0.0), (f"SGD momentum {MINIMA_MOMENTUM}", MINIMA_MOMENTUM)):
+    for name, momentum in (("SimpleGD", 0.0), ("SimpleMomentum", MINIMA_MOMENTUM)):
         for x0 in starts:
             xs = descend_bumpy(x0, lr, steps, momentum)
             fs = bumpy(torch.tensor(xs)).tolist()
@@ -178,7 +259,7 @@ def part_local_minima(starts=DEFAULT_STARTS, lr=MINIMA_LR, steps=MINIMA_STEPS):
                          "is_global": fs[-1] - f_best < GLOBAL_TOLERANCE, "xs": xs, "fs": fs})
     for run in runs:
         where = "the global minimum" if run["is_global"] else "a local minimum"
-        print(f"  {run['optimizer']:<17} from x0 = {run['x0']:>5g}: stopped at x = {run['x_final']:8.4f}, "
+        print(f"  {run['optimizer']:<14} from x0 = {run['x0']:>5g}: stopped at x = {run['x_final']:8.4f}, "
               f"f = {run['f_final']:7.4f}, {where}")
     return runs, (x_best, f_best)
 

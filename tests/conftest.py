@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
 import _cli
+import common
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 
@@ -21,6 +24,29 @@ def load_script(filename):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def articles_loop(seed, epochs=2, lr=0.001, momentum=0.9, order_indices=None, optimizer_class=torch.optim.SGD):
+    """The article's training, written out here again: the same operations, so the same bits."""
+    torch.manual_seed(seed)
+    model = common.Test_Conv()
+    settings = {"lr": lr, "momentum": momentum} if momentum else {"lr": lr}
+    optimizer = optimizer_class(model.parameters(), **settings)
+    inputs, labels = common.training_set()
+    losses = []
+    for i in order_indices or list(range(40)) * epochs:
+        optimizer.zero_grad()
+        loss = nn.CrossEntropyLoss()(model(inputs[i : i + 1]), labels[i : i + 1])
+        losses.append(loss.item())
+        loss.backward()
+        optimizer.step()
+    return model, losses
+
+
+def held_out_accuracy(weight, inputs, labels):
+    """Accuracy (%) of filters `weight` (4, 1, 4, 4), by dot products rather than the network."""
+    logits = inputs.reshape(len(inputs), 16) @ weight.reshape(4, 16).T
+    return 100.0 * (logits.argmax(dim=1) == labels).sum().item() / len(labels)
 
 
 class BackgroundRun:

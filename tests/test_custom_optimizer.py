@@ -1,177 +1,14 @@
-"""SimpleGD against torch.optim.SGD, the reference (as micrograd tests itself against
-PyTorch), and 03_custom_optimizer.py's three parts against independent answers."""
+"""03_custom_optimizer.py's three parts against independent answers: the closed form,
+stage 1's training, and descents with the derivative worked out on paper.
+(SimpleGD and SimpleMomentum themselves are tested against torch.optim.SGD in test_optimizers.py.)"""
 
 import math
 
 import pytest
 import torch
-from torch import nn
 
-from conftest import call_main, help_entries, help_text, last_json_line, load_script
-
-
-def mlp():
-    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3))
-
-
-def twin_models(seed=0):
-    torch.manual_seed(seed)
-    model = mlp()
-    twin = mlp()
-    twin.load_state_dict(model.state_dict())
-    return model, twin
-
-
-def batch(step):
-    generator = torch.Generator().manual_seed(step)
-    return torch.randn(32, 8, generator=generator), torch.randint(0, 3, (32,), generator=generator)
-
-
-def train_step(model, optimizer, step):
-    inputs, labels = batch(step)
-    optimizer.zero_grad()
-    loss = nn.functional.cross_entropy(model(inputs), labels)
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def assert_same_bits(model, twin):
-    for ours, theirs in zip(model.parameters(), twin.parameters()):
-        assert torch.equal(ours, theirs)
-
-
-# --- SimpleGD is SGD(momentum=0), bit for bit ---------------------------------
-
-def test_same_parameters_bit_for_bit_over_many_steps(custom_optimizer):
-    model, twin = twin_models()
-    ours = custom_optimizer.SimpleGD(model.parameters(), lr=0.05)
-    theirs = torch.optim.SGD(twin.parameters(), lr=0.05, momentum=0)
-    for step in range(100):
-        train_step(model, ours, step)
-        train_step(twin, theirs, step)
-        assert_same_bits(model, twin)
-    assert not torch.equal(model[0].weight, mlp()[0].weight)  # it did move
-
-
-def test_param_groups_with_their_own_learning_rates(custom_optimizer):
-    model, twin = twin_models(1)
-
-    def groups(m):
-        return [{"params": m[0].parameters(), "lr": 0.2}, {"params": [*m[2].parameters(), *m[4].parameters()]}]
-
-    ours = custom_optimizer.SimpleGD(groups(model), lr=0.01)
-    theirs = torch.optim.SGD(groups(twin), lr=0.01)
-    assert [g["lr"] for g in ours.param_groups] == [0.2, 0.01]
-    for step in range(50):
-        train_step(model, ours, step)
-        train_step(twin, theirs, step)
-    assert_same_bits(model, twin)
-
-
-def test_a_learning_rate_scheduler_drives_it(custom_optimizer):
-    model, twin = twin_models(2)
-    ours = custom_optimizer.SimpleGD(model.parameters(), lr=0.1)
-    theirs = torch.optim.SGD(twin.parameters(), lr=0.1)
-    schedules = [torch.optim.lr_scheduler.StepLR(o, step_size=10, gamma=0.5) for o in (ours, theirs)]
-    for step in range(35):
-        train_step(model, ours, step)
-        train_step(twin, theirs, step)
-        for schedule in schedules:
-            schedule.step()
-    assert ours.param_groups[0]["lr"] == theirs.param_groups[0]["lr"] == 0.1 * 0.5**3
-    assert_same_bits(model, twin)
-
-
-def test_step_with_a_closure_returns_its_loss_and_enables_grad(custom_optimizer):
-    model, twin = twin_models(3)
-    ours = custom_optimizer.SimpleGD(model.parameters(), lr=0.1)
-    theirs = torch.optim.SGD(twin.parameters(), lr=0.1)
-    inputs, labels = batch(0)
-
-    def closure_for(m, optimizer):
-        def closure():
-            optimizer.zero_grad()
-            loss = nn.functional.cross_entropy(m(inputs), labels)
-            loss.backward()
-            return loss
-        return closure
-
-    with torch.no_grad():  # step() must turn gradients back on for the closure
-        our_loss = ours.step(closure_for(model, ours))
-        their_loss = theirs.step(closure_for(twin, theirs))
-    assert torch.equal(our_loss, their_loss)
-    assert_same_bits(model, twin)
-    assert ours.step() is None
-
-
-def test_parameters_without_gradients_are_skipped(custom_optimizer):
-    model, twin = twin_models(4)
-    ours = custom_optimizer.SimpleGD(model.parameters(), lr=0.1)
-    theirs = torch.optim.SGD(twin.parameters(), lr=0.1)
-    frozen_before = model[4].weight.clone()
-    for m, optimizer in ((model, ours), (twin, theirs)):
-        optimizer.zero_grad()
-        m[:2](batch(0)[0]).sum().backward()  # the last layers take no part: their .grad stays None
-        optimizer.step()
-    assert model[4].weight.grad is None and torch.equal(model[4].weight, frozen_before)
-    assert_same_bits(model, twin)
-
-
-def raised(make):
-    try:
-        make()
-    except Exception as error:  # noqa: BLE001 - we compare whatever both raise
-        return type(error), str(error)
-    return None
-
-
-@pytest.mark.parametrize("case", ["negative lr", "empty list", "non-leaf tensor", "a tensor, not a list"])
-def test_validation_matches_sgd(custom_optimizer, case):
-    leaf = torch.zeros(3, requires_grad=True)
-    params, lr = {
-        "negative lr": ([leaf], -0.1),
-        "empty list": ([], 0.1),
-        "non-leaf tensor": ([leaf * 2], 0.1),
-        "a tensor, not a list": (leaf, 0.1),
-    }[case]
-    ours = raised(lambda: custom_optimizer.SimpleGD(params, lr=lr))
-    theirs = raised(lambda: torch.optim.SGD(params, lr=lr))
-    assert theirs is not None and ours == theirs
-
-
-def test_state_dict_round_trip(custom_optimizer):
-    model, _ = twin_models(5)
-    optimizer = custom_optimizer.SimpleGD([{"params": model[0].parameters(), "lr": 0.3},
-                                           {"params": model[2].parameters()}], lr=0.01)
-    train_step(model, optimizer, 0)
-    saved = optimizer.state_dict()
-    restored = custom_optimizer.SimpleGD([{"params": model[0].parameters(), "lr": 9.0},
-                                          {"params": model[2].parameters()}], lr=9.0)
-    restored.load_state_dict(saved)
-    assert restored.state_dict() == saved
-    assert [g["lr"] for g in restored.param_groups] == [0.3, 0.01]
-
-
-def test_step_hooks_run(custom_optimizer):
-    model, _ = twin_models(6)
-    optimizer = custom_optimizer.SimpleGD(model.parameters(), lr=0.1)
-    calls = []
-    optimizer.register_step_pre_hook(lambda opt, args, kwargs: calls.append("pre"))
-    optimizer.register_step_post_hook(lambda opt, args, kwargs: calls.append("post"))
-    train_step(model, optimizer, 0)
-    assert calls == ["pre", "post"]
-
-
-def test_the_articles_update_is_close_but_not_always_the_same_bits(custom_optimizer):
-    """Why SimpleGD writes add_(grad, alpha=-lr): p.add_(grad * -lr) rounds twice."""
-    torch.manual_seed(0)
-    param, grad = torch.randn(100_000), torch.randn(100_000)
-    fused = param.clone().add_(grad, alpha=-0.1)
-    article = param.clone().add_(grad * -0.1)
-    torch.testing.assert_close(fused, article)
-    assert not torch.equal(fused, article)
-
+import common
+from conftest import articles_loop, call_main, held_out_accuracy, help_entries, help_text, last_json_line, load_script
 
 # --- part 1: the parabola ------------------------------------------------------
 
@@ -180,6 +17,70 @@ def test_parabola_follows_the_closed_form(custom_optimizer):
     xs = custom_optimizer.part_parabola(0.1, 50)[0]
     for n in (1, 10, 50):
         assert xs[n] == pytest.approx(0.8**n, rel=2 * n * torch.finfo(torch.float32).eps)
+
+
+# --- part 2: the stage 1 network ----------------------------------------------
+
+class ArticleGD(torch.optim.Optimizer):
+    """The article's update, p.add_(grad * -lr): right in exact arithmetic, not to the bit."""
+
+    def __init__(self, params, lr):
+        super().__init__(params, {"lr": lr})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad * -group["lr"])
+
+
+class ArticleMomentum(torch.optim.Optimizer):
+    """Momentum written the same way: the velocity rebuilt each step, the update rounded twice."""
+
+    def __init__(self, params, lr, momentum):
+        super().__init__(params, {"lr": lr, "momentum": momentum})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    v = self.state[p].get("v")
+                    self.state[p]["v"] = v = p.grad.clone() if v is None else group["momentum"] * v + p.grad
+                    p.add_(v * -group["lr"])
+
+
+def largest_difference(model, other):
+    return (model.conv.weight - other.conv.weight).abs().max().item()
+
+
+def test_part_2_verdicts_are_the_weights_compared(custom_optimizer, monkeypatch, capsys):
+    """With near-miss optimizers in place of ours, part 2 must say DIFFERENT, by as much as we measure here."""
+    plain_gap = largest_difference(articles_loop(0, lr=0.1, momentum=0, optimizer_class=ArticleGD)[0],
+                                   articles_loop(0, lr=0.1, momentum=0)[0])
+    momentum_gap = largest_difference(articles_loop(0, optimizer_class=ArticleMomentum)[0], articles_loop(0)[0])
+    assert plain_gap > 0 and momentum_gap > 0
+    monkeypatch.setattr(custom_optimizer, "SimpleGD", ArticleGD)
+    monkeypatch.setattr(custom_optimizer, "SimpleMomentum", ArticleMomentum)
+    network = custom_optimizer.part_network()
+    assert network["identical_to_sgd"] is False and network["max_abs_diff"] == plain_gap
+    assert network["identical_to_stage1"] is False and network["stage1_max_abs_diff"] == momentum_gap
+    out = capsys.readouterr().out
+    assert f"torch.optim.SGD(momentum=0) from the same start: DIFFERENT (largest difference {plain_gap:g})" in out
+    assert f"rebuilds stage 1's run with torch.optim.SGD: DIFFERENT (largest difference {momentum_gap:g})" in out
+
+
+def test_part_2_trains_with_stage_1s_loop_and_evaluates_honestly(custom_optimizer, capsys):
+    model, _ = articles_loop(3, epochs=1, lr=0.2, momentum=0)
+    network = custom_optimizer.part_network(lr=0.2, epochs=1, seed=3)
+    torch.manual_seed(3)
+    start = custom_optimizer.Test_Conv().conv.weight.detach()
+    assert network["accuracy_before"] == held_out_accuracy(start, *common.held_out_set())
+    assert network["accuracy_after"] == held_out_accuracy(model.conv.weight.detach(), *common.held_out_set())
+    assert network["identical_to_sgd"] is network["identical_to_stage1"] is True
+    assert network["max_abs_diff"] == network["stage1_max_abs_diff"] == 0.0
+    assert "Part 2: SimpleGD(lr=0.2) trains Test_Conv with stage 1's loop, 1 epochs" in capsys.readouterr().out
 
 
 # --- part 3: local minima, recomputed here by hand -----------------------------
@@ -215,14 +116,14 @@ def test_local_minima_claims_hold(custom_optimizer, capsys):
     assert status == 0 and len(runs) == 6
     _, f_best = custom_optimizer.global_minimum()
     for run in runs:
-        momentum = 0.9 if "momentum" in run["optimizer"] else 0.0
+        momentum = {"SimpleGD": 0.0, "SimpleMomentum": 0.9}[run["optimizer"]]
         x_final = descend_by_hand(run["x0"], 0.05, 200, momentum)
         assert run["x_final"] == pytest.approx(x_final, abs=1e-3)
         assert run["f_final"] == pytest.approx(bumpy(x_final), abs=1e-4)
         assert run["is_global"] == (bumpy(x_final) - f_best < 1e-3)
     by_start = {(r["optimizer"], r["x0"]): r["is_global"] for r in runs}
-    assert by_start[("SimpleGD", 2.5)] is False and by_start[("SGD momentum 0.9", 2.5)] is True
-    assert by_start[("SimpleGD", 3.0)] is False and by_start[("SGD momentum 0.9", 3.0)] is False
+    assert by_start[("SimpleGD", 2.5)] is False and by_start[("SimpleMomentum", 2.5)] is True
+    assert by_start[("SimpleGD", 3.0)] is False and by_start[("SimpleMomentum", 3.0)] is False
 
 
 # --- the script ------------------------------------------------------------------
@@ -235,13 +136,15 @@ def test_script_end_to_end(end_to_end):
     assert report["parabola"]["x_final"] == pytest.approx(0.8**50, rel=1e-5)
     network = report["network"]
     assert network["identical_to_sgd"] is True and network["max_abs_diff"] == 0.0
-    assert network["accuracy_before"] < 100.0 == network["accuracy_after"]
+    assert network["identical_to_stage1"] is True and network["stage1_max_abs_diff"] == 0.0
+    assert network["accuracy_before"] == 50.0 and network["accuracy_after"] == 100.0
+    assert [run["optimizer"] for run in report["local_minima"]] == ["SimpleGD"] * 3 + ["SimpleMomentum"] * 3
     assert report["outputs"] == [str(tmp_path / "03_parabola.png"), str(tmp_path / "03_local_minima.gif")]
     from PIL import Image
 
     with Image.open(tmp_path / "03_local_minima.gif") as gif:
         assert gif.n_frames == 80
-    assert "identical, bit for bit" in result.stdout
+    assert result.stdout.count("identical, bit for bit (largest difference 0)") == 2
 
 
 def test_importing_the_script_runs_nothing(custom_optimizer, capsys, tmp_path, monkeypatch):

@@ -13,31 +13,9 @@ from torch import nn
 import _cli
 import common
 from common import Test_Conv
-from conftest import call_main, help_entries, help_text, last_json_line
+from conftest import articles_loop, call_main, held_out_accuracy, help_entries, help_text, last_json_line
 
 FLOAT32_LN4 = torch.tensor(math.log(4), dtype=torch.float32).item()  # the article's first loss, 1.3862943649291992
-
-
-def articles_loop(seed, epochs=2, lr=0.001, momentum=0.9, order_indices=None):
-    """The article's training, written out here again: the same operations, so the same bits."""
-    torch.manual_seed(seed)
-    model = Test_Conv()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    inputs, labels = common.training_set()
-    losses = []
-    for i in order_indices or list(range(40)) * epochs:
-        optimizer.zero_grad()
-        loss = nn.CrossEntropyLoss()(model(inputs[i : i + 1]), labels[i : i + 1])
-        losses.append(loss.item())
-        loss.backward()
-        optimizer.step()
-    return model, losses
-
-
-def held_out_accuracy(weight, inputs, labels):
-    """Accuracy (%) of filters `weight` (4, 1, 4, 4), by dot products rather than the network."""
-    logits = inputs.reshape(len(inputs), 16) @ weight.reshape(4, 16).T
-    return 100.0 * (logits.argmax(dim=1) == labels).sum().item() / len(labels)
 
 
 # --- the training loop ------------------------------------------------------------
