@@ -118,14 +118,13 @@ def pick_frames(n_steps, n_frames):
     """`n_frames` strictly increasing step numbers from 0 to n_steps, spaced evenly in log(step+1).
 
     Gradient descent moves fast at first and slowly later: log spacing shows every
-    early step and still reaches the end.
+    early step and still reaches the end. (The log targets lie below the straight
+    line from 0 to n_steps, so taking the next step up never runs out of steps.)
     """
     if not 2 <= n_frames <= n_steps + 1:
         raise ValueError(f"n_frames must be from 2 to {n_steps + 1}, got {n_frames}")
-    targets = [round((n_steps + 1) ** (i / (n_frames - 1))) - 1 for i in range(n_frames)]
-    frames = []
-    for i, target in enumerate(targets):
-        earliest = frames[-1] + 1 if frames else 0
-        latest = n_steps - (n_frames - 1 - i)  # leave room for the frames still to come
-        frames.append(min(max(target, earliest), latest))
+    frames = [0]
+    for i in range(1, n_frames):
+        target = round((n_steps + 1) ** (i / (n_frames - 1))) - 1
+        frames.append(max(target, frames[-1] + 1))  # early targets crowd together: one step each
     return frames

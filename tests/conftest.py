@@ -75,9 +75,9 @@ END_TO_END_RUNS = {
 }
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def end_to_end(tmp_path_factory):
-    """{name: BackgroundRun} for each script run with its defaults, started at once."""
+    """{name: BackgroundRun} for each script run with its defaults, all started when the first is needed."""
     runs = {name: BackgroundRun(filename, args, tmp_path_factory.mktemp(name))
             for name, (filename, args) in END_TO_END_RUNS.items()}
     yield runs

@@ -5,10 +5,13 @@ import argparse
 import io
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
 import _cli
+from conftest import REPO_DIR
 
 # --- flags: both sides of every limit -------------------------------------------
 
@@ -88,16 +91,23 @@ def test_quiet_swallows_prints_and_restores_stdout(capsys):
 
 
 class Terminal(io.StringIO):
+    flushes = 0
+
     def isatty(self):
         return True
+
+    def flush(self):
+        self.flushes += 1
 
 
 def test_progress_rewrites_one_line_on_a_terminal_only(monkeypatch):
     terminal = Terminal()
     monkeypatch.setattr("sys.stdout", terminal)
     _cli.show_progress("sweep: 100 of 400 runs done")
+    assert terminal.flushes == 1  # a line without a newline shows only once flushed
     _cli.show_progress("sweep: 200 of 400 runs done")
     _cli.end_progress()
+    assert terminal.flushes == 3
     assert terminal.getvalue() == ("\rsweep: 100 of 400 runs done\033[K\rsweep: 200 of 400 runs done\033[K"
                                    "\r\033[K")
     piped = io.StringIO()
@@ -127,6 +137,16 @@ def test_run_cli_reports_failures_in_one_line(capsys, raised, status, message):
 def test_run_cli_returns_normally_when_main_succeeds(capsys):
     _cli.run_cli(lambda: print("done"))
     assert capsys.readouterr() == ("done\n", "")
+
+
+def test_a_reader_that_goes_away_ends_the_script_quietly(tmp_path):
+    """`python 02_gd_parabola_anim.py | head -0`: exit 1, and nothing on stderr, not even at exit."""
+    script = subprocess.Popen([sys.executable, str(REPO_DIR / "02_gd_parabola_anim.py"), "--steps", "5",
+                               "--out-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    script.stdout.close()  # the reader is gone before the first line
+    with script.stderr:
+        stderr = script.stderr.read()
+    assert script.wait(timeout=60) == 1 and stderr == b""
 
 
 def test_run_cli_stops_quietly_when_the_reader_goes_away(tmp_path, monkeypatch, capsys):
@@ -173,13 +193,23 @@ def test_atomic_write_keeps_the_old_file_when_interrupted(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["picture.png"] and target.read_bytes() == b"old"
 
 
-def test_atomic_write_gives_ordinary_permissions(tmp_path):
+def test_atomic_write_gives_ordinary_permissions_and_leaves_the_umask_alone(tmp_path):
     old_mask = os.umask(0o022)
     try:
         path = _cli.atomic_write(tmp_path / "a.bin", lambda f: f.write(b"x"))
+        mask_after = os.umask(0o022)
     finally:
         os.umask(old_mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644 and path.read_bytes() == b"x"
+    assert mask_after == 0o022
+
+
+def test_a_write_error_without_an_errno_still_says_what_went_wrong(tmp_path):
+    def fail(file):
+        raise OSError("the disk caught fire")
+
+    with pytest.raises(_cli.RunFailure, match=r"cannot write .*a.bin: the disk caught fire$"):
+        _cli.atomic_write(tmp_path / "a.bin", fail)
 
 
 def test_out_dir_that_cannot_be_created_is_a_run_failure(tmp_path):
@@ -187,3 +217,54 @@ def test_out_dir_that_cannot_be_created_is_a_run_failure(tmp_path):
     blocker.write_text("")
     with pytest.raises(_cli.RunFailure, match="cannot create --out-dir"):
         _cli.prepare_out_dir(blocker / "pictures")
+
+
+def test_out_dir_is_created_with_its_parents(tmp_path):
+    assert _cli.prepare_out_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+
+
+def test_out_dir_without_write_permission_is_a_run_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as root, a read-only folder is still writable
+    with pytest.raises(_cli.RunFailure, match="cannot write to --out-dir .*: permission denied"):
+        _cli.prepare_out_dir(tmp_path)
+
+
+def test_atomic_write_into_a_missing_folder_is_a_run_failure(tmp_path):
+    with pytest.raises(_cli.RunFailure, match=r"cannot write .*picture.png: No such file or directory"):
+        _cli.atomic_write(tmp_path / "missing" / "picture.png", lambda file: file.write(b"x"))
+
+
+@pytest.mark.parametrize("asked, available, expected", [
+    ("auto", False, "cpu"), ("cpu", True, "cpu"), ("auto", True, "cuda"), ("cuda", True, "cuda"),
+])
+def test_device_choice(asked, available, expected, monkeypatch):
+    monkeypatch.setattr(_cli.torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(_cli.torch.backends.cudnn, "deterministic", False)
+    monkeypatch.setattr(_cli.torch.backends.cudnn, "benchmark", True)
+    assert _cli.resolve_device(argparse.ArgumentParser(), asked) == expected
+    on_cuda = expected == "cuda"  # the same seed must give the same bits on the GPU too
+    assert (_cli.torch.backends.cudnn.deterministic, _cli.torch.backends.cudnn.benchmark) == (on_cuda, not on_cuda)
+
+
+def test_cuda_asked_for_but_absent_is_a_usage_error(monkeypatch, capsys):
+    monkeypatch.setattr(_cli.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as stopped:
+        _cli.resolve_device(argparse.ArgumentParser(prog="x"), "cuda")
+    assert stopped.value.code == 2
+    assert "argument --device: CUDA is not available on this machine; use cpu or auto" in capsys.readouterr().err
+
+
+def test_json_is_one_line(capsys):
+    _cli.print_json({"a": [1, 2.5], "b": "c"})
+    assert capsys.readouterr().out == '{"a": [1, 2.5], "b": "c"}\n'
+
+
+def test_errors_start_with_the_scripts_name(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/somewhere/02_gd_parabola_anim.py", "--steps", "5"])
+
+    def main():
+        raise _cli.RunFailure("cannot write x")
+
+    with pytest.raises(SystemExit):
+        _cli.run_cli(main)
+    assert capsys.readouterr().err == "02_gd_parabola_anim.py: error: cannot write x\n"

@@ -19,6 +19,23 @@ def test_parabola_follows_the_closed_form(custom_optimizer):
         assert xs[n] == pytest.approx(0.8**n, rel=2 * n * torch.finfo(torch.float32).eps)
 
 
+def test_part_1_prints_the_run_and_its_relative_difference(custom_optimizer, capsys):
+    xs, report = custom_optimizer.part_parabola(0.1, 20)
+    expected = 0.8**20
+    assert report == {"x_final": xs[-1], "x_expected": expected}
+    assert capsys.readouterr().out.splitlines() == [
+        "Part 1: SimpleGD(lr=0.1) on y = x^2 from x = 1.0, 20 steps",
+        "  " + "  ".join(f"x{n}={xs[n]:.4g}" for n in range(0, 21, 2)),
+        f"  closed form x0*(1 - 2*lr)^n = {expected:.9g}, measured {xs[-1]:.9g} "
+        f"(relative difference {abs(xs[-1] - expected) / expected:.1e})"]
+
+
+def test_part_1_says_absolute_where_the_closed_form_is_zero(custom_optimizer, capsys):
+    xs, report = custom_optimizer.part_parabola(0.5, 3)
+    assert xs == [1.0, 0.0, 0.0, 0.0] and report["x_expected"] == 0.0
+    assert capsys.readouterr().out.splitlines()[-1].endswith("measured 0 (absolute difference 0.0e+00)")
+
+
 # --- part 2: the stage 1 network ----------------------------------------------
 
 class ArticleGD(torch.optim.Optimizer):
@@ -143,8 +160,18 @@ def test_script_end_to_end(end_to_end):
     from PIL import Image
 
     with Image.open(tmp_path / "03_local_minima.gif") as gif:
-        assert gif.n_frames == 80
+        durations = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+    assert durations == [50] * 79 + [1500]  # 20 frames a second, the last one held
     assert result.stdout.count("identical, bit for bit (largest difference 0)") == 2
+    lines = result.stdout.splitlines()
+    for run in report["local_minima"]:
+        where = "the global minimum" if run["is_global"] else "a local minimum"
+        assert (f"  {run['optimizer']:<14} from x0 = {run['x0']:>5g}: stopped at x = {run['x_final']:8.4f}, "
+                f"f = {run['f_final']:7.4f}, {where}") in lines
+    assert lines[-3:-1] == [f"wrote {tmp_path / '03_parabola.png'}", f"wrote {tmp_path / '03_local_minima.gif'}"]
 
 
 def test_importing_the_script_runs_nothing(custom_optimizer, capsys, tmp_path, monkeypatch):

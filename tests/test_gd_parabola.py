@@ -69,6 +69,63 @@ def test_divergence_stops_at_the_bound_without_inf_or_warnings(parabola, lr):
     assert max(abs(x) for x in xs) <= parabola.ESCAPE_FACTOR
 
 
+def first_step_past(x0, lr, bound):
+    """The first n with |x0 * (1 - 2*lr)^n| > bound, from the closed form."""
+    return next(n for n in range(1, 10_000) if abs(x0 * (1 - 2 * lr) ** n) > bound)
+
+
+@pytest.mark.parametrize("x0, lr, bound", [(1.0, 1.05, 1000), (1.0, 1.2, 1000), (1.0, 3e38, 1000),
+                                           (-5.0, 1.5, 5000), (0.5, 2.0, 1000)])
+def test_a_diverging_run_stops_just_before_the_step_that_leaves_the_bound(parabola, x0, lr, bound):
+    xs = parabola.descend(x0, lr, 800)
+    assert len(xs) == first_step_past(x0, lr, bound)  # x0 and every step before that one
+    assert parabola.stop_note(xs, 800) == f"stopped: step {len(xs)} would take |x| past {bound}"
+    assert parabola.behaviour(xs, 800) == "diverges"
+
+
+def test_a_run_that_ends_exactly_on_its_last_step_is_not_stopped(parabola):
+    xs = parabola.descend(1.0, 1.2, 20)  # |x| reaches 837 at step 20, still inside the bound
+    assert len(xs) == 21 and parabola.stop_note(xs, 20) == ""
+    assert parabola.behaviour(xs, 20) == "diverges"  # |x| grew, so it diverges all the same
+
+
+def test_a_nan_stops_the_run_too(parabola):
+    assert parabola.descend(1.0, float("nan"), 10) == [1.0]
+
+
+@pytest.mark.parametrize("lr", [0.01, 0.3])
+def test_the_printed_check_is_the_relative_difference(parabola, capsys, lr):
+    xs = parabola.descend(1.0, lr, 50)
+    expected = closed_form(1.0, lr, 50)
+    assert parabola.check_against_closed_form(xs, lr) == expected
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        f"Closed form after 50 steps: x0 * (1 - 2*lr)^n = {expected:.9g}; measured {xs[-1]:.9g}",
+        f"  relative difference {abs(xs[-1] - expected) / expected:.2e} (float32 rounds once or twice a step)"]
+
+
+def test_the_printed_check_when_exact_or_zero(parabola, capsys):
+    parabola.check_against_closed_form([1.0, 0.5, 0.25], 0.25)
+    parabola.check_against_closed_form([1.0, 0.0, 0.0], 0.5)
+    parabola.check_against_closed_form([2.0, 1e-30], 0.5)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "  exactly equal: no rounding error at all"
+    assert lines[3] == "  exactly equal: no rounding error at all"
+    assert lines[5] == "  absolute difference 1.00e-30"
+
+
+def test_the_table_shows_x_f_and_the_slope_at_nine_steps(parabola, capsys):
+    xs = parabola.descend(1.0, 0.25, 16)
+    parabola.show_descent(xs, 0.25)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Gradient descent on f(x) = x^2 from x0 = 1, lr = 0.25"
+    rows = [line.split() for line in lines[2:]]
+    assert [int(row[0]) for row in rows] == [0, 2, 4, 6, 8, 10, 12, 14, 16]
+    for step, x, f, slope in rows:
+        assert (float(x), float(f), float(slope)) == pytest.approx((0.5 ** int(step), 0.25 ** int(step),
+                                                                    2 * 0.5 ** int(step)), rel=1e-5)
+
+
 def test_subnormal_stall_is_explained_not_reported_as_a_failed_check(parabola, capsys):
     xs = parabola.descend(1.0, 0.1, 800)
     assert 0 < xs[-1] < 1e-44  # stalled at the smallest float32 values
@@ -100,6 +157,7 @@ def test_default_run_end_to_end(end_to_end):
     assert frames == 120 and loop == 0
     assert durations[:-1] == [50] * 119 and durations[-1] > 50  # the last frame holds
     assert "relative difference" in result.stdout
+    assert result.stdout.splitlines()[-2] == f"wrote {tmp_path / '02_gd_parabola.gif'} (120 frames)"
 
 
 def test_same_arguments_give_the_same_gif_bytes(parabola, capsys, tmp_path):
@@ -139,6 +197,23 @@ def test_compare_takes_a_custom_list(parabola, capsys, tmp_path):
     assert [run["behaviour"] for run in last_json_line(out)["runs"]] == ["stays put", "oscillates forever"]
 
 
+@pytest.mark.parametrize("argv, attribute, value", [
+    (["--steps", "1"], "steps", 1), (["--steps", "100000"], "steps", 100000), (["--x0=-1e6"], "x0", -1e6),
+    (["--x0", "1e6"], "x0", 1e6), (["--fps", "0.1"], "fps", 0.1), (["--fps", "100"], "fps", 100.0),
+    (["--lr", "0"], "lr", 0.0), (["--frames", "2"], "frames", 2), (["--steps", "5"], "frames", 6),
+    (["--steps", "119"], "frames", 120), (["--steps", "120"], "frames", 120),
+    (["--compare", "0,1,2,3,4,5"], "compare", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
+    (["--compare"], "compare", [0.01, 0.1, 0.9, 1.05]), ([], "compare", None),
+])
+def test_every_limit_itself_is_accepted(parabola, argv, attribute, value):
+    assert getattr(parabola.parse_args(argv), attribute) == value
+
+
+def test_defaults_are_the_articles(parabola):
+    args = parabola.parse_args([])
+    assert (args.lr, args.steps, args.x0, args.frames, args.fps) == (0.01, 800, 1.0, 120, 20.0)
+
+
 BAD_INPUTS = [
     (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"),
     (["--x0", "inf"], "--x0"), (["--x0", "nan"], "--x0"), (["--x0", "one"], "--x0"),
@@ -148,6 +223,8 @@ BAD_INPUTS = [
     (["--compare", "0.1,fast"], "--compare"), (["--compare", "0.1,-1"], "--compare"),
     (["--compare", "0.1,0.2,0.3,0.4,0.5,0.6,0.7"], "--compare"), (["--steps", "100001"], "--steps"),
     (["--x0", "2e6"], "--x0"), (["--fps", "1000"], "--fps"), (["--lr", "1e39"], "--lr"),
+    (["--x0", "1000000.1"], "--x0"), (["--x0=-1000000.1"], "--x0"), (["--fps", "0.09"], "--fps"),
+    (["--fps", "100.1"], "--fps"), (["--steps", "-1"], "--steps"), (["--frames", "100002"], "--frames"),
 ]
 
 

@@ -1,26 +1,195 @@
-"""_gif.py: frame spacing, and the GIFs decoded pixel by pixel."""
+"""The GIFs, decoded frame by frame and compared with the state each frame claims
+to show, and how _gif.py spaces, colours and encodes the frames."""
 
+import math
+import re
+
+import numpy as np
 import pytest
+from PIL import Image
 
+import _figures
 import _gif
 
+BLUE, ORANGE = (31, 119, 180), (255, 127, 14)  # matplotlib's tab:blue and tab:orange
 
-@pytest.mark.parametrize("steps, frames", [(800, 120), (10, 11), (10, 2), (5, 3), (1000, 500)])
-def test_pick_frames_are_strictly_increasing_from_first_to_last_step(steps, frames):
+
+# --- frame spacing ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("steps, frames, expected", [
+    (100, 5, [0, 2, 9, 31, 100]),  # round(101 ** (i / 4)) - 1, worked out by hand
+    (5, 3, [0, 1, 5]),  # the log target for frame 1 is step 1.45 -> 1
+    (10, 11, list(range(11))),  # as many frames as steps + 1: every step
+    (10, 2, [0, 10]),
+])
+def test_pick_frames_by_hand(steps, frames, expected):
+    assert _gif.pick_frames(steps, frames) == expected
+
+
+@pytest.mark.parametrize("steps, frames", [(800, 120), (1000, 500), (100_000, 120)])
+def test_pick_frames_show_every_early_step_then_space_evenly_in_log(steps, frames):
     picked = _gif.pick_frames(steps, frames)
     assert len(picked) == frames and picked[0] == 0 and picked[-1] == steps
     assert all(a < b for a, b in zip(picked, picked[1:]))
-
-
-def test_pick_frames_show_every_early_step_and_reach_the_slow_end():
-    picked = _gif.pick_frames(800, 120)
-    assert picked[:10] == list(range(10))
-    assert sum(step > 400 for step in picked) >= 5
+    ratio = math.log(steps + 1) / (frames - 1)  # the even step in log(step + 1)
+    for i, step in enumerate(picked):
+        assert step == i or abs(math.log(step + 1) - i * ratio) <= math.log((step + 1) / (step + 0.5))  # rounding
 
 
 @pytest.mark.parametrize("frames", [1, 12])
 def test_pick_frames_refuses_impossible_counts(frames):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=rf"n_frames must be from 2 to 11, got {frames}"):
         _gif.pick_frames(10, frames)
 
 
+# --- decoding ----------------------------------------------------------------------------
+
+def decoded_frames(path):
+    """Every frame as the viewer shows it (each later frame drawn over the previous), as RGB arrays."""
+    with Image.open(path) as gif:
+        frames = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            frames.append(np.asarray(gif.convert("RGB")).astype(int))
+        return frames, gif.info.get("loop")
+
+
+def centre_column(frame, colour, columns):
+    """Mean column of the pixels of exactly `colour` within `columns`, or None if there are none."""
+    part = frame[:, columns]
+    _, found = np.nonzero(np.all(part == colour, axis=2))
+    return columns.start + found.mean() if len(found) else None
+
+
+def record_captions(monkeypatch):
+    """Captions handed to each frame, as lists of strings, one per panel."""
+    captions = []
+    capture = _gif.FrameRecorder.capture
+
+    def spy(self, texts=()):
+        captions.append([text for _, text in texts])
+        return capture(self, texts)
+
+    monkeypatch.setattr(_gif.FrameRecorder, "capture", spy)
+    return captions
+
+
+def straight_line(xs, columns):
+    """(a, b) of the least-squares line column = a + b * x."""
+    b, a = np.polyfit(xs, columns, 1)
+    return a, b
+
+
+# --- stage 2: every frame shows the step its caption names --------------------------------
+
+@pytest.fixture
+def two_descents(parabola, tmp_path, monkeypatch):
+    """A --compare GIF of a halving run (lr 0.25) and a diverging one (lr 1.2), one frame per step."""
+    captions = record_captions(monkeypatch)
+    runs = [parabola.descend(1.0, lr, 30) for lr in (0.25, 1.2)]
+    panels = [parabola.panel(f"lr {lr}", xs, 30) for lr, xs in zip((0.25, 1.2), runs)]
+    path = tmp_path / "descents.gif"
+    assert _figures.stage2_descent_gif(panels, 1.0, 30, 31, 20, path) == 31
+    frames, loop = decoded_frames(path)
+    return runs, captions, frames, loop
+
+
+def test_each_caption_names_its_frames_step_and_stops_with_the_run(two_descents):
+    runs, captions, frames, loop = two_descents
+    assert len(frames) == len(captions) == 31 and loop == 0
+    stopped = len(runs[1]) - 1  # 1.4 ** 20 = 837 but 1.4 ** 21 = 1171 > 1000: 20 steps, then stop
+    assert stopped == 20 == min(n for n in range(30) if 1.4 ** (n + 1) > 1000)
+    for step, (halving, diverging) in enumerate(captions):
+        assert halving == f"step {step}\nx = {0.5 ** step:.3g}, f(x) = {0.25 ** step:.3g}"
+        shown = min(step, stopped)
+        assert diverging.startswith(f"step {shown}\nx = {runs[1][shown]:.3g}")
+        note = "\nstopped: step 21 would take\n|x| past 1000"  # the stdout note, wrapped to the panel
+        assert diverging.endswith(note) == (step >= stopped)
+
+
+def test_the_halving_point_moves_as_x_does(two_descents):
+    runs, _, frames, _ = two_descents
+    left = slice(0, frames[0].shape[1] // 2)
+    columns = [centre_column(frame, BLUE, left) for frame in frames]
+    a, b = straight_line(runs[0], columns)
+    for x, column in zip(runs[0], columns):
+        assert column == pytest.approx(a + b * x, abs=1.0)  # within a pixel, at every step
+    assert columns[0] - columns[1] > 20  # it did move: half the way to the minimum in one step
+
+
+def test_the_stopped_panel_stops_changing(two_descents):
+    runs, _, frames, _ = two_descents
+    right = slice(frames[0].shape[1] // 2, None)
+    changed = [not np.array_equal(a[:, right], b[:, right]) for a, b in zip(frames, frames[1:])]
+    assert all(changed[:20]) and not any(changed[20:])  # moving until step 20, frozen after
+
+
+# --- stage 3: the markers are where the runs were -------------------------------------------
+
+def test_local_minima_markers_follow_their_runs(custom_optimizer, tmp_path, monkeypatch):
+    captions = record_captions(monkeypatch)
+    runs, best = custom_optimizer.part_local_minima([2.5], 0.05, 40)
+    path = _figures.stage3_local_minima(runs, best, 4.0, 40, 41, 20, tmp_path / "minima.gif")
+    frames, _ = decoded_frames(path)
+    assert len(frames) == len(captions) == 41
+    middle = frames[0].shape[1] // 2
+    for run, colour, columns, index in ((runs[0], BLUE, slice(0, middle), 0),
+                                        (runs[1], ORANGE, slice(middle, None), 1)):
+        steps = [int(re.match(r"step (\d+): x = ", texts[index]).group(1)) for texts in captions]
+        assert steps == list(range(41))
+        assert [texts[index] for texts in captions] == [f"step {s}: x = {run['xs'][s]:.2f}" for s in steps]
+        found = [centre_column(frame, colour, columns) for frame in frames]
+        a, b = straight_line(run["xs"], found)
+        for x, column in zip(run["xs"], found):
+            assert column == pytest.approx(a + b * x, abs=2.5)  # the star, drawn over it, hides a few pixels
+    assert max(runs[1]["xs"]) - min(runs[1]["xs"]) > 2  # momentum travelled, and its marker with it
+
+
+# --- encoding --------------------------------------------------------------------------------
+
+def test_frames_hold_for_their_time_and_the_last_one_longer(parabola, tmp_path):
+    xs = parabola.descend(1.0, 0.25, 5)
+    path = tmp_path / "short.gif"
+    _figures.stage2_descent_gif([parabola.panel("t", xs, 5)], 1.0, 5, 6, 10, path)
+    with Image.open(path) as gif:
+        durations = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+        assert gif.info["loop"] == 0
+    assert durations == [100, 100, 100, 100, 100, 1500]
+
+
+def test_the_slowest_frame_rate_holds_each_frame_ten_seconds(parabola, tmp_path):
+    xs = parabola.descend(1.0, 0.25, 2)
+    path = tmp_path / "slow.gif"
+    _figures.stage2_descent_gif([parabola.panel("t", xs, 2)], 1.0, 2, 3, 0.1, path)  # --fps 0.1
+    with Image.open(path) as gif:
+        assert [gif.seek(i) or gif.info["duration"] for i in range(gif.n_frames)] == [10_000] * 3
+
+
+def test_the_palette_starts_from_black_and_the_figures_own_colours():
+    assert _gif.figure_colours(_figures.new_figure()) == [(0.0, 0.0, 0.0)]  # an empty figure: black alone
+    figure = _figures.new_figure()
+    figure.subplots().plot([0, 1], [0, 1], color="tab:orange", marker="o", markerfacecolor="tab:green")
+    colours = _gif.figure_colours(figure)
+    for colour in [(0.0, 0.0, 0.0), (1.0, 127 / 255, 14 / 255), (44 / 255, 160 / 255, 44 / 255)]:
+        assert any(all(abs(a - b) < 1e-3 for a, b in zip(colour, found)) for found in colours)
+
+
+def test_a_later_frame_keeps_only_the_pixels_that_changed():
+    previous = Image.new("P", (4, 2), 3)
+    frame = previous.copy()
+    frame.putpixel((2, 1), 7)
+    frame.putpalette([v for i in range(256) for v in (i, i, i)])
+    changed = _gif.only_changes(previous, frame)
+    assert np.asarray(changed).ravel().tolist() == [_gif.UNCHANGED] * 6 + [7, _gif.UNCHANGED]
+    assert changed.getpalette() == frame.getpalette()
+
+
+def test_the_palette_holds_every_colour_and_its_fades():
+    palette = _gif.blended_palette([(0.0, 0.0, 0.0), (1.0, 0.5, 0.0)], shades=4)
+    entries = [tuple(palette.getpalette()[i : i + 3]) for i in range(0, 3 * 9, 3)]
+    assert entries[0] == (255, 255, 255)
+    assert entries[1:5] == [(191, 191, 191), (128, 128, 128), (64, 64, 64), (0, 0, 0)]
+    assert entries[5:9] == [(255, 223, 191), (255, 191, 128), (255, 159, 64), (255, 128, 0)]  # 127.5 -> 128

@@ -172,6 +172,18 @@ def test_the_same_pattern_lies_farther_apart_than_two_different_ones(default_run
     assert f"A and 10*A, the same pattern:    {report['mse_same_pattern']:.4g}" in default_run[0].stdout
 
 
+def test_default_output_says_what_was_measured(default_run):
+    result, out_dir = default_run
+    report = last_json_line(result.stdout)
+    lines = result.stdout.splitlines()
+    assert (f"Before training: A at scale 999999999 classified as A: no | held-out accuracy 50.0% | "
+            f"noisy held-out {report['noisy_accuracy_before']:.1f}%") in lines
+    assert (f"After training:  A at scale 999999999 classified as A: yes | held-out accuracy 100.0% | "
+            f"noisy held-out {report['noisy_accuracy_after']:.1f}%") in lines
+    assert "Training: 2 epochs x 40 samples (sequential order), SGD lr=0.001 momentum=0.9" in lines
+    assert lines[-3:-1] == [f"wrote {out_dir / '01_loss.png'}", f"wrote {out_dir / '01_filters.png'}"]
+
+
 def test_default_output_fits_on_one_screen_and_shows_the_patterns(default_run):
     lines = default_run[0].stdout.splitlines()[:-1]  # the last line is --json's
     assert len(lines) <= 40
@@ -330,6 +342,25 @@ def test_sweep_shows_progress_on_a_terminal(classifier, monkeypatch):
     classifier.sweep(3)
     shown = [part.removesuffix("\033[K") for part in terminal.getvalue().split("\r")]
     assert [s for s in shown if s.startswith("sweep")] == [f"sweep: {n} of 6 runs done" for n in (2, 3, 5, 6)]
+
+
+def test_sweep_stops_on_an_infinite_loss_from_finite_logits(classifier, monkeypatch):
+    # filter 0 at -2.5e37 and filter 1 at +2.5e37 on A's 8 cells: A at scale 1 (step 2) gets logits
+    # -2e38 and 2e38, both finite, and a loss of 2e38 - (-2e38) = 4e38, past float32's largest
+    weight = torch.zeros(4, 1, 4, 4)
+    weight[0, 0][:, [1, 3]], weight[1, 0][:, [1, 3]] = -2.5e37, 2.5e37
+    monkeypatch.setattr(classifier, "initial_weights", lambda seed: weight)
+    with pytest.raises(_cli.TrainingDiverged, match=r"\(seed 0, sequential order\): the loss became inf at epoch 1, "
+                                                    r"step 2;"):
+        classifier.train_many(range(2), "sequential", 2, 0.0, 0.9)
+
+
+def test_sweep_progress_counts_runs_in_chunks_of_100(classifier, monkeypatch):
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    classifier.sweep(150)
+    shown = [part.removesuffix("\033[K") for part in terminal.getvalue().split("\r")]
+    assert [s for s in shown if s.startswith("sweep")] == [f"sweep: {n} of 300 runs done" for n in (100, 150, 250, 300)]
 
 
 def test_sweep_stops_on_divergence_naming_the_first_run_to_diverge(classifier, capsys):

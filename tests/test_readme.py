@@ -1,10 +1,14 @@
 """README.md keeps its word: every "try this" command does what README promises,
 every output excerpt is what the scripts print, and every file it cites exists."""
 
+import contextlib
+import io
 import re
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import _gif
 from conftest import REPO_DIR, call_main, last_json_line
@@ -150,12 +154,49 @@ def test_each_excerpt_follows_its_command():
         assert README.index(f"```bash\n{command}\n```") < README.index(excerpt)
 
 
+@pytest.fixture(scope="module")
+def readme_runs(modules, tmp_path_factory):
+    """{command: (stdout, out_dir)} for the commands that make README's excerpts and pictures."""
+    runs = {}
+    for command in EXCERPT_COMMANDS:
+        script, *args = command.split()[1:]
+        out_dir = tmp_path_factory.mktemp("readme")
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            modules[script].main(args + ["--out-dir", str(out_dir)])
+        runs[command] = out.getvalue(), out_dir
+    return runs
+
+
 @pytest.mark.parametrize("command, excerpt", list(zip(EXCERPT_COMMANDS, output_excerpts())))
-def test_output_excerpts_are_real(command, excerpt, modules, capsys, tmp_path):
-    _, out = run_as_in_readme(command, modules, capsys, tmp_path)
+def test_output_excerpts_are_real(command, excerpt, readme_runs):
+    out = readme_runs[command][0]
     for line in excerpt.splitlines():
         if line.strip() != "...":
             assert line in out.splitlines(), f"README shows a line that `{command}` does not print: {line!r}"
+
+
+def frames_of(path):
+    """Every frame of a picture as the viewer shows it, as float RGB arrays."""
+    with Image.open(path) as image:
+        frames = []
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            frames.append(np.asarray(image.convert("RGB"), dtype=float))
+        return frames
+
+
+@pytest.mark.parametrize("picture", sorted(p.name for p in (REPO_DIR / "outputs").iterdir()))
+def test_outputs_show_what_the_scripts_draw(picture, readme_runs):
+    """README shows outputs/: each picture, frame by frame, must be what the scripts draw now.
+
+    Compared by root-mean-square difference (0-255) rather than bytes, so that a last-bit
+    change of a float on another processor, moving a few anti-aliased pixels, still passes.
+    """
+    drawn = next(out_dir / picture for _, out_dir in readme_runs.values() if (out_dir / picture).exists())
+    expected, actual = frames_of(REPO_DIR / "outputs" / picture), frames_of(drawn)
+    assert len(actual) == len(expected) and actual[0].shape == expected[0].shape
+    worst = max(np.sqrt(((a - e) ** 2).mean()) for a, e in zip(actual, expected))
+    assert worst < 1.0, f"{picture} differs from what the scripts draw (RMS {worst:.2f}): regenerate outputs/"
 
 
 def test_the_loss_plot_reading_is_true(end_to_end):
