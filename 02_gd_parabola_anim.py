@@ -87,8 +87,8 @@ def check_against_closed_form(xs, lr):
     elif expected != 0:
         print(f"  relative difference {abs(measured - expected) / abs(expected):.2e} "
               "(float32 rounds once or twice a step)")
-    else:
-        print(f"  absolute difference {abs(measured - expected):.2e}")
+    else:  # the exact value is 0, so the whole of x is the error
+        print(f"  absolute difference {abs(measured):.2e}")
     return expected
 
 

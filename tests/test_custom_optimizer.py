@@ -263,7 +263,11 @@ def test_unwritable_out_dir_exits_1(custom_optimizer, capsys, tmp_path):
 
 
 def test_help_says_which_part_each_flag_drives(custom_optimizer, capsys):
-    entries = help_entries(help_text(custom_optimizer, capsys))
+    text = help_text(custom_optimizer, capsys)
+    flat = " ".join(text.split())
+    assert flat.startswith("usage:")
+    assert "Stage 3: write your own optimizer, SimpleGD, and prove it is exactly torch.optim.SGD." in flat
+    entries = help_entries(text)
     for flag in ("--steps", "--seed", "--epochs", "--minima-lr", "--minima-steps", "--starts", "--frames"):
         assert "part " in entries[flag] and "(default: " in entries[flag]
     for flag in ("--lr", "--device", "--out-dir", "--no-plots", "--quiet", "--json"):

@@ -192,9 +192,42 @@ def test_compare_draws_one_panel_per_rate_and_classifies_each(parabola, capsys, 
 
 
 def test_compare_takes_a_custom_list(parabola, capsys, tmp_path):
-    _, out, _ = call_main(parabola, ["--compare", "0,1", "--steps", "10", "--out-dir", tmp_path, "--json",
-                                     "--quiet"], capsys)
+    _, out, _ = call_main(parabola, ["--compare", "0,1", "--steps", "10", "--out-dir", tmp_path, "--json"], capsys)
     assert [run["behaviour"] for run in last_json_line(out)["runs"]] == ["stays put", "oscillates forever"]
+    assert out.splitlines()[:3] == ["Learning rates compared on f(x) = x^2 from x0 = 1, 10 steps:",
+                                    "  lr = 0        stays put                  x after 10 steps = 1",
+                                    "  lr = 1        oscillates forever         x after 10 steps = 1"]
+
+
+@pytest.mark.parametrize("xs, steps, expected", [
+    ([1.0, 0.2, 0.5], 2, "converges"),  # judged by the last x against the first, not by the steps between
+    ([1.0, 2.0, 0.5], 2, "converges"),
+    ([1.0, 4.0, 2.0, 0.5], 3, "converges"),
+    ([1.0, -0.5, 1.0], 2, "oscillates forever"),
+    ([1.0, 0.5, -1.0], 2, "oscillates forever"),
+    ([1.0, -0.5, 0.25], 2, "oscillates and converges"),
+    ([1.0, 1.0, 1.0], 2, "stays put"),
+    ([1.0], 1, "diverges"),  # stopped before its only step, though x is where it started
+    ([1.0, 0.5], 2, "diverges"),  # stopped before its last step
+])
+def test_behaviour_reads_any_trajectory(parabola, xs, steps, expected):
+    assert parabola.behaviour(xs, steps) == expected
+
+
+def test_a_run_exactly_on_the_bound_goes_on(parabola):
+    assert parabola.descend(1.0, 500.5, 1) == [1.0, -1000.0]  # 1 - 500.5 * 2 = -1000, exact in float32
+    assert parabola.descend(1.0, 500.5, 2) == [1.0, -1000.0]  # the next step leaves: stopped after step 1
+
+
+def test_a_run_stopped_just_before_its_last_step_says_so(parabola):
+    xs = parabola.descend(1.0, 1.2, 21)
+    assert len(xs) == 21 and parabola.stop_note(xs, 21) == "stopped: step 21 would take |x| past 1000"
+    assert parabola.behaviour(parabola.descend(1.0, 1000.0, 1), 1) == "diverges"
+
+
+def test_short_runs_show_every_step_in_the_table(parabola, capsys):
+    parabola.show_descent(parabola.descend(1.0, 0.25, 5), 0.25)
+    assert [int(line.split()[0]) for line in capsys.readouterr().out.splitlines()[2:]] == [0, 1, 2, 3, 4, 5]
 
 
 @pytest.mark.parametrize("argv, attribute, value", [
@@ -253,6 +286,10 @@ def test_ctrl_c_while_writing_leaves_no_gif(parabola, capsys, tmp_path, monkeypa
 
 
 def test_help_names_every_flag_with_its_default(parabola, capsys):
-    entries = help_entries(help_text(parabola, capsys))
+    text = help_text(parabola, capsys)
+    flat = " ".join(text.split())
+    assert flat.startswith("usage:")
+    assert "Stage 2: plain gradient descent on y = x^2, with autograd for the slope, as a GIF." in flat
+    entries = help_entries(text)
     for flag in ("--lr", "--steps", "--x0", "--frames", "--fps", "--compare", "--out-dir", "--quiet", "--json"):
         assert "(default: " in entries[flag], f"{flag} does not say its default"

@@ -117,6 +117,17 @@ def test_the_halving_point_moves_as_x_does(two_descents):
     assert columns[0] - columns[1] > 20  # it did move: half the way to the minimum in one step
 
 
+def test_a_diverging_panel_is_three_times_as_wide(parabola, tmp_path, monkeypatch):
+    figures = []
+    start_recording = _gif.FrameRecorder.__init__
+    monkeypatch.setattr(_gif.FrameRecorder, "__init__",
+                        lambda self, figure, moving: figures.append(figure) or start_recording(self, figure, moving))
+    panels = [parabola.panel(f"lr {lr}", parabola.descend(-2.0, lr, 10), 10) for lr in (0.1, 1.2)]
+    _figures.stage2_descent_gif(panels, -2.0, 10, 11, 20, tmp_path / "wide.gif")
+    calm, diverging = figures[0].axes
+    assert calm.get_xlim() == pytest.approx((-2.1, 2.1)) and diverging.get_xlim() == pytest.approx((-6.3, 6.3))
+
+
 def test_the_stopped_panel_stops_changing(two_descents):
     runs, _, frames, _ = two_descents
     right = slice(frames[0].shape[1] // 2, None)
@@ -193,3 +204,12 @@ def test_the_palette_holds_every_colour_and_its_fades():
     assert entries[0] == (255, 255, 255)
     assert entries[1:5] == [(191, 191, 191), (128, 128, 128), (64, 64, 64), (0, 0, 0)]
     assert entries[5:9] == [(255, 223, 191), (255, 191, 128), (255, 159, 64), (255, 128, 0)]  # 127.5 -> 128
+
+
+def test_log_axes_are_labelled_in_plain_decades():
+    axes = _figures.new_figure().subplots()
+    axes.semilogy([0, 1], [0.3, 1.0])  # less than a decade: matplotlib would label minor ticks
+    _figures.label_decades(axes.yaxis)
+    decade = axes.yaxis.get_major_formatter()
+    assert [decade(v, 0) for v in (0.001, 1.0, 100.0, 0.0)] == ["10⁻³", "10⁰", "10²", ""]
+    assert axes.yaxis.get_minor_formatter()(0.5, 0) == ""

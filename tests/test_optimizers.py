@@ -23,9 +23,10 @@ def pair(request, custom_optimizer):
     ours_settings, sgd_settings = SETTINGS[request.param]
 
     def make(ours_params, sgd_params, **changes):
-        ours = ours_class(ours_params, **{**ours_settings, **changes})
-        return ours, torch.optim.SGD(sgd_params, **{**sgd_settings, **changes})
+        return make.ours(ours_params, **changes), make.sgd(sgd_params, **changes)
 
+    make.ours = lambda params, **changes: ours_class(params, **{**ours_settings, **changes})
+    make.sgd = lambda params, **changes: torch.optim.SGD(params, **{**sgd_settings, **changes})
     make.name = request.param
     return make
 
@@ -68,7 +69,8 @@ def assert_same_bits(model, twin):
 
 
 def train_both(model, twin, ours, theirs, steps, **step_options):
-    for step in range(steps):
+    """Train both on the same batches, `steps` a range of batch numbers; the same bits after every step."""
+    for step in steps:
         train_step(model, ours, step, **step_options)
         train_step(twin, theirs, step, **step_options)
         assert_same_bits(model, twin)
@@ -79,7 +81,7 @@ def train_both(model, twin, ours, theirs, steps, **step_options):
 def test_same_parameters_bit_for_bit_over_100_steps(pair):
     model, twin = twin_models()
     start = copy.deepcopy(model)
-    train_both(model, twin, *pair(model.parameters(), twin.parameters()), steps=100)
+    train_both(model, twin, *pair(model.parameters(), twin.parameters()), steps=range(100))
     assert not torch.equal(model[0].weight, start[0].weight)  # it did move
 
 
@@ -92,7 +94,7 @@ def test_two_param_groups_with_their_own_settings(pair):
 
     ours, theirs = pair(groups(model), groups(twin), lr=0.01)
     assert [g["lr"] for g in ours.param_groups] == [0.2, 0.01]
-    train_both(model, twin, ours, theirs, steps=100)
+    train_both(model, twin, ours, theirs, steps=range(100))
 
 
 def test_a_learning_rate_scheduler_drives_it(pair):
@@ -151,15 +153,12 @@ def test_a_layer_without_gradient_on_some_steps_is_left_alone(pair, where):
 def test_state_dict_at_step_50_continues_in_a_fresh_optimizer(pair, custom_optimizer):
     model, twin = twin_models(5)
     ours, theirs = pair(model.parameters(), twin.parameters())
-    train_both(model, twin, ours, theirs, steps=50)
+    train_both(model, twin, ours, theirs, steps=range(50))
     saved = ours.state_dict()
-    fresh, _ = pair(model.parameters(), [torch.zeros(1, requires_grad=True)], lr=9.0)
+    fresh = pair.ours(model.parameters(), lr=9.0)
     fresh.load_state_dict(saved)
     assert fresh.state_dict()["param_groups"] == saved["param_groups"]
-    for step in range(50, 100):
-        train_step(model, fresh, step)
-        train_step(twin, theirs, step)
-        assert_same_bits(model, twin)
+    train_both(model, twin, fresh, theirs, steps=range(50, 100))
 
 
 def test_the_velocity_is_sgds_momentum_buffer(custom_optimizer):
@@ -187,7 +186,7 @@ def test_simple_gd_keeps_no_state(custom_optimizer):
                                 torch.tensor(0.05, dtype=torch.float64)], ids=str)
 def test_every_learning_rate_sgd_accepts(pair, lr):
     model, twin = twin_models(7)
-    train_both(model, twin, *pair(model.parameters(), twin.parameters(), lr=lr), steps=20)
+    train_both(model, twin, *pair(model.parameters(), twin.parameters(), lr=lr), steps=range(20))
 
 
 def raised(make):
@@ -214,7 +213,7 @@ def test_invalid_settings_raise_what_sgd_raises(pair, case):
     if "momentum" in case and pair.name == "SimpleGD":
         pytest.skip("SimpleGD has no momentum")
     leaf = torch.zeros(3, requires_grad=True)
-    ours, theirs = (raised(lambda index=index: pair([leaf], [leaf], **INVALID[case])[index]) for index in (0, 1))
+    ours, theirs = raised(lambda: pair.ours([leaf], **INVALID[case])), raised(lambda: pair.sgd([leaf], **INVALID[case]))
     assert theirs is not None and ours == theirs
 
 
@@ -222,9 +221,14 @@ def test_invalid_settings_raise_what_sgd_raises(pair, case):
 def test_invalid_parameters_raise_what_sgd_raises(pair, case):
     leaf = torch.zeros(3, requires_grad=True)
     params = {"empty list": [], "non-leaf tensor": [leaf * 2], "a tensor, not a list": leaf}[case]
-    ours = raised(lambda: pair(params, [leaf])[0])
-    theirs = raised(lambda: pair([leaf], params)[1])
+    ours, theirs = raised(lambda: pair.ours(params)), raised(lambda: pair.sgd(params))
     assert theirs is not None and ours == theirs
+
+
+def test_the_defaults_are_sgds_and_the_articles(custom_optimizer):
+    leaf = torch.zeros(3, requires_grad=True)
+    assert custom_optimizer.SimpleGD([leaf]).defaults == {"lr": torch.optim.SGD([leaf]).defaults["lr"]} == {"lr": 1e-3}
+    assert custom_optimizer.SimpleMomentum([leaf]).defaults == {"lr": 1e-3, "momentum": 0.9}
 
 
 @pytest.mark.parametrize("settings", [{"lr": 0.0}, {"lr": -0.0}, {"momentum": 0.0}])
@@ -232,7 +236,7 @@ def test_limits_sgd_accepts_are_accepted(pair, settings):
     if "momentum" in settings and pair.name == "SimpleGD":
         pytest.skip("SimpleGD has no momentum")
     model, twin = twin_models(8)
-    train_both(model, twin, *pair(model.parameters(), twin.parameters(), **settings), steps=5)
+    train_both(model, twin, *pair(model.parameters(), twin.parameters(), **settings), steps=range(5))
 
 
 # --- beyond plain float tensors ---------------------------------------------------
@@ -268,24 +272,21 @@ def test_sparse_gradients(pair):
 def test_a_deep_copy_trains_on_as_the_original_would(pair):
     model, twin = twin_models(11)
     ours, theirs = pair(model.parameters(), twin.parameters())
-    train_both(model, twin, ours, theirs, steps=10)
+    train_both(model, twin, ours, theirs, steps=range(10))
     copied = copy.deepcopy({"model": model, "optimizer": ours})
-    train_both(copied["model"], twin, copied["optimizer"], theirs, steps=10)
+    train_both(copied["model"], twin, copied["optimizer"], theirs, steps=range(10))
 
 
 def test_state_dict_survives_torch_save_and_weights_only_load(pair):
     model, twin = twin_models(12)
     ours, theirs = pair(model.parameters(), twin.parameters(), lr=torch.tensor([0.05]))
-    train_both(model, twin, ours, theirs, steps=10)
+    train_both(model, twin, ours, theirs, steps=range(10))
     buffer = io.BytesIO()
     torch.save(ours.state_dict(), buffer)
     buffer.seek(0)
-    loaded, _ = pair(model.parameters(), [torch.zeros(1, requires_grad=True)])
+    loaded = pair.ours(model.parameters())
     loaded.load_state_dict(torch.load(buffer, weights_only=True))
-    for step in range(10, 30):
-        train_step(model, loaded, step)
-        train_step(twin, theirs, step)
-        assert_same_bits(model, twin)
+    train_both(model, twin, loaded, theirs, steps=range(10, 30))
 
 
 def test_step_hooks_run_around_the_update(pair):
@@ -301,7 +302,7 @@ def test_step_hooks_run_around_the_update(pair):
     for optimizer in (ours, theirs):
         optimizer.register_step_pre_hook(halve_gradients)
         optimizer.register_step_post_hook(lambda opt, args, kwargs: calls.append(type(opt).__name__))
-    train_both(model, twin, ours, theirs, steps=20)
+    train_both(model, twin, ours, theirs, steps=range(20))
     assert calls == [pair.name, "SGD"] * 20
 
 

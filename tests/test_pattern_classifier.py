@@ -169,7 +169,12 @@ def test_the_same_pattern_lies_farther_apart_than_two_different_ones(default_run
     assert report["mse_same_pattern"] == pytest.approx(81 * (out_a**2).mean().item(), rel=1e-5)
     assert report["mse_different_patterns"] == pytest.approx((out_b_minus_a**2).mean().item(), rel=1e-5)
     assert report["mse_same_pattern"] > report["mse_different_patterns"]
-    assert f"A and 10*A, the same pattern:    {report['mse_same_pattern']:.4g}" in default_run[0].stdout
+    lines = default_run[0].stdout.splitlines()
+    start = lines.index("An untrained network only filters. Distances between its outputs (mean squared error):")
+    assert lines[start + 1 : start + 4] == [
+        f"  A and 10*A, the same pattern:    {report['mse_same_pattern']:.4g}",
+        f"  A and B, two different patterns: {report['mse_different_patterns']:.4g}",
+        "  The same pattern lies farther apart: no threshold on a distance says 'same'. Training will."]
 
 
 def test_default_output_says_what_was_measured(default_run):
@@ -215,6 +220,7 @@ def test_flags_reach_the_run(classifier, capsys):
     indices = sum(classifier.sample_order(40, 3, "shuffled", 4), [])
     _, losses = articles_loop(seed=4, lr=0.01, momentum=0.5, order_indices=indices)
     assert report["losses"] == losses and len(losses) == 120
+    assert report["first_loss"] == losses[0] and report["final_loss"] == losses[-1] != losses[-2]
 
 
 def test_learning_rate_zero_learns_nothing(classifier, capsys):
@@ -283,7 +289,11 @@ def test_unwritable_out_dir_exits_1(classifier, capsys, tmp_path):
 
 
 def test_help_names_every_flag_with_its_default(classifier, capsys):
-    entries = help_entries(help_text(classifier, capsys))
+    text = help_text(classifier, capsys)
+    flat = " ".join(text.split())
+    assert flat.startswith("usage:")
+    assert "Stage 1: teach a tiny CNN to tell two 4x4 patterns apart with torch.optim.SGD." in flat
+    entries = help_entries(text)
     for flag in ("--epochs", "--lr", "--momentum", "--order", "--seed", "--sweep", "--device",
                  "--out-dir", "--no-plots", "--quiet", "--json"):
         assert "(default: " in entries[flag], f"{flag} does not say its default"
@@ -335,13 +345,17 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_sweep_shows_progress_on_a_terminal(classifier, monkeypatch):
-    monkeypatch.setattr(classifier, "SWEEP_CHUNK", 2)
+@pytest.mark.parametrize("chunk, seeds, shown", [(2, 3, (2, 3, 5, 6)),
+                                                 (None, 150, (100, 150, 250, 300))])  # None: the script's 100
+def test_sweep_shows_progress_on_a_terminal(classifier, monkeypatch, chunk, seeds, shown):
+    if chunk:
+        monkeypatch.setattr(classifier, "SWEEP_CHUNK", chunk)
     terminal = Terminal()
     monkeypatch.setattr("sys.stdout", terminal)
-    classifier.sweep(3)
-    shown = [part.removesuffix("\033[K") for part in terminal.getvalue().split("\r")]
-    assert [s for s in shown if s.startswith("sweep")] == [f"sweep: {n} of 6 runs done" for n in (2, 3, 5, 6)]
+    classifier.sweep(seeds)
+    lines = [part.removesuffix("\033[K") for part in terminal.getvalue().split("\r")]
+    assert [line for line in lines if line.startswith("sweep")] == [f"sweep: {n} of {2 * seeds} runs done"
+                                                                    for n in shown]
 
 
 def test_sweep_stops_on_an_infinite_loss_from_finite_logits(classifier, monkeypatch):
@@ -353,14 +367,6 @@ def test_sweep_stops_on_an_infinite_loss_from_finite_logits(classifier, monkeypa
     with pytest.raises(_cli.TrainingDiverged, match=r"\(seed 0, sequential order\): the loss became inf at epoch 1, "
                                                     r"step 2;"):
         classifier.train_many(range(2), "sequential", 2, 0.0, 0.9)
-
-
-def test_sweep_progress_counts_runs_in_chunks_of_100(classifier, monkeypatch):
-    terminal = Terminal()
-    monkeypatch.setattr("sys.stdout", terminal)
-    classifier.sweep(150)
-    shown = [part.removesuffix("\033[K") for part in terminal.getvalue().split("\r")]
-    assert [s for s in shown if s.startswith("sweep")] == [f"sweep: {n} of 300 runs done" for n in (100, 150, 250, 300)]
 
 
 def test_sweep_stops_on_divergence_naming_the_first_run_to_diverge(classifier, capsys):
