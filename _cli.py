@@ -43,6 +43,7 @@ def run_cli(main):
     prog = Path(sys.argv[0]).name
     try:
         main()
+        sys.stdout.flush()  # a reader that went away shows up here, while we can still stop quietly
     except RunFailure as failure:
         print(f"{prog}: error: {failure}", file=sys.stderr)
         sys.exit(1)

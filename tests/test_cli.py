@@ -140,9 +140,14 @@ def test_run_cli_returns_normally_when_main_succeeds(capsys):
 
 
 def test_a_reader_that_goes_away_ends_the_script_quietly(tmp_path):
-    """`python 02_gd_parabola_anim.py | head -0`: exit 1, and nothing on stderr, not even at exit."""
+    """`python 02_gd_parabola_anim.py | head -0`: exit 1, and nothing on stderr, not even at exit.
+
+    Run with stdout block-buffered, as a learner's shell has it, so the short output is still in
+    Python's buffer when main() returns."""
+    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
     script = subprocess.Popen([sys.executable, str(REPO_DIR / "02_gd_parabola_anim.py"), "--steps", "5",
-                               "--out-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               "--out-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=buffered)
     script.stdout.close()  # the reader is gone before the first line
     with script.stderr:
         stderr = script.stderr.read()
