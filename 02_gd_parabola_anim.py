@@ -79,11 +79,11 @@ def check_against_closed_form(xs, lr):
     measured, steps_done = xs[-1], len(xs) - 1
     expected = common.parabola_closed_form(xs[0], lr, steps_done)
     print(f"Closed form after {steps_done} steps: x0 * (1 - 2*lr)^n = {expected:.9g}; measured {measured:.9g}")
-    if 0 < abs(expected) < FLOAT32_TINY:
+    if measured == expected:
+        print("  exactly equal: no rounding error at all")
+    elif 0 < abs(expected) < FLOAT32_TINY:
         print(f"  (the exact value is below {FLOAT32_TINY:.3g}, where float32 turns subnormal and can no longer "
               "shrink x by that factor: x stalls, and no relative difference is meaningful)")
-    elif measured == expected:
-        print("  exactly equal: no rounding error at all")
     elif expected != 0:
         print(f"  relative difference {abs(measured - expected) / abs(expected):.2e} "
               "(float32 rounds once or twice a step)")

@@ -7,6 +7,7 @@ lesson code, run the test suite, and count the bugs it catches.
     python tests/mutation.py --ids 01_pattern_classifier.py:17 _cli.py:3   # chosen mutants
     python tests/mutation.py --sample 240 --seed 0   # a random sample
     python tests/mutation.py --show _cli.py:3     # the planted bug, as a diff
+    python tests/mutation.py --summarize all.json _cli.json   # the score of saved reports
 
 Each mutant changes one thing, the way a slip of the keyboard would: a comparison
 (< to <=, == to !=, in to not in), an arithmetic operator (+ to -, * to /), a
@@ -28,6 +29,7 @@ import difflib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
+EQUIVALENT_LIST = REPO_DIR / "tests" / "MUTANTS.md"
 TARGETS = ["common.py", "_cli.py", "_gif.py", "_figures.py",
            "01_pattern_classifier.py", "02_gd_parabola_anim.py", "03_custom_optimizer.py"]
 FOCUS = {  # the tests that run first for each file; the rest of the suite follows
@@ -219,6 +222,12 @@ def run_all(mutants, jobs, timeout, report_path):
     return results
 
 
+def judged_equivalent():
+    """{id: mutation} for the rows of the table in tests/MUTANTS.md."""
+    rows = re.findall(r"^\| `([\w.]+:\d+)` \| \d+ \| `([^`]+)` \|", EQUIVALENT_LIST.read_text(), re.MULTILINE)
+    return dict(rows)
+
+
 def summary(results):
     killed = sum(r["verdict"] != "survived" for r in results)
     lines = [f"{killed} of {len(results)} mutants killed ({100 * killed / len(results):.1f}%)"]
@@ -227,7 +236,26 @@ def summary(results):
         if mine:
             mine_killed = sum(r["verdict"] != "survived" for r in mine)
             lines.append(f"  {filename:<26} {mine_killed:4d} of {len(mine):4d} killed")
+    equivalent = judged_equivalent()
+    survivors = [r for r in results if r["verdict"] == "survived"]
+    for r in survivors:
+        if r["id"] not in equivalent:
+            lines.append(f"  not judged equivalent: {r['id']} (line {r['line']}: {r['mutation']})")
+        elif equivalent[r["id"]] != r["mutation"]:
+            lines.append(f"  tests/MUTANTS.md is out of date: {r['id']} is now {r['mutation']!r}")
+    listed = [r for r in survivors if equivalent.get(r["id"]) == r["mutation"]]
+    scored = len(results) - len(listed)
+    lines.append(f"{killed} of {scored} non-equivalent mutants killed ({100 * killed / max(scored, 1):.1f}%); "
+                 f"{len(listed)} survivors judged equivalent in tests/MUTANTS.md")
     return "\n".join(lines)
+
+
+def merged(report_paths):
+    results = {}
+    for path in report_paths:
+        results.update((r["id"], r) for r in json.loads(path.read_text()))
+    order = {filename: rank for rank, filename in enumerate(TARGETS)}
+    return sorted(results.values(), key=lambda r: (order[r["id"].rsplit(":", 1)[0]], int(r["id"].rsplit(":", 1)[1])))
 
 
 def main():
@@ -242,7 +270,13 @@ def main():
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at a time")
     parser.add_argument("--timeout", type=float, default=180, help="seconds before a run counts as killed")
     parser.add_argument("--report", type=Path, default=Path("mutation-report.json"), help="where to write results")
+    parser.add_argument("--summarize", nargs="+", type=Path, metavar="REPORT",
+                        help="summarize saved reports instead of running; a mutant's result in a later "
+                             "report replaces its result in an earlier one")
     args = parser.parse_args()
+    if args.summarize:
+        print(summary(merged(args.summarize)))
+        return
     mutants = [m for filename in args.only for m in mutants_of(filename)]
     if args.ids:
         mutants = [m for m in mutants if m[0] in set(args.ids)]

@@ -134,6 +134,16 @@ def test_subnormal_stall_is_explained_not_reported_as_a_failed_check(parabola, c
     assert "subnormal" in out and not re.search(r"relative difference \d", out)
 
 
+@pytest.mark.parametrize("steps", [125, 126, 127, 149])
+def test_halving_stays_exact_at_and_below_the_smallest_normal_float32(parabola, capsys, steps):
+    """lr = 0.25 halves x: exact in float32 down to 2^-149, through 2^-126 where subnormals start."""
+    xs = parabola.descend(1.0, 0.25, steps)
+    assert xs[-1] == 2.0**-steps  # computed here independently: float32 holds every power of 2 down to 2^-149
+    parabola.check_against_closed_form(xs, 0.25)
+    out = capsys.readouterr().out
+    assert "exactly equal" in out and "subnormal" not in out
+
+
 # --- the script ---------------------------------------------------------------
 
 def gif_facts(path):

@@ -1,5 +1,6 @@
-"""The GIFs, decoded frame by frame and compared with the state each frame claims
-to show, and how _gif.py spaces, colours and encodes the frames."""
+"""The pictures: GIFs decoded frame by frame and compared with the state each frame claims
+to show, how _gif.py spaces, colours and encodes the frames, and what stage 1's loss
+picture shades."""
 
 import math
 import re
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import _cli
 import _figures
 import _gif
 
@@ -213,3 +215,18 @@ def test_log_axes_are_labelled_in_plain_decades():
     decade = axes.yaxis.get_major_formatter()
     assert [decade(v, 0) for v in (0.001, 1.0, 100.0, 0.0)] == ["10⁻³", "10⁰", "10²", ""]
     assert axes.yaxis.get_minor_formatter()(0.5, 0) == ""
+
+
+# --- stage 1's loss picture -----------------------------------------------------
+
+@pytest.mark.parametrize("epochs", [1, 2, 3])
+def test_the_loss_plot_shades_pattern_b_steps_and_labels_them_once(epochs, tmp_path, monkeypatch):
+    """Sequential order: steps 21..40 of each 40-step epoch are B, so [20.5, 40.5] is shaded."""
+    drawn = []
+    monkeypatch.setattr(_cli, "save_figure", lambda figure, path: drawn.append(figure))
+    _figures.stage1_losses([1.0] * (40 * epochs), 40, "sequential", tmp_path / "loss.png")
+    axes = drawn[0].axes[0]
+    spans = [(patch.get_x(), patch.get_x() + patch.get_width()) for patch in axes.patches]
+    assert spans == [(40 * epoch + 20.5, 40 * epoch + 40.5) for epoch in range(epochs)]
+    assert all(patch.get_linewidth() == 0 for patch in axes.patches)  # no outline to mistake for a boundary
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["pattern B samples"]

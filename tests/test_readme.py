@@ -190,15 +190,19 @@ def test_outputs_show_what_the_scripts_draw(picture, readme_runs):
     """README shows outputs/: each picture, frame by frame, must be what the scripts draw now.
 
     Compared pixel by pixel rather than byte by byte: a last-bit change of a float on
-    another processor may shade an anti-aliased edge a little differently, but a marker
-    one size bigger, a moved point or another caption changes pixels from white to colour.
+    another processor may shade a few anti-aliased pixels a little differently. But a moved
+    point or another caption changes pixels from white to colour, and a faint change (the
+    shading of pattern B's steps, at 15% grey, moved by one step) changes many pixels a little.
     """
     drawn = next(out_dir / picture for _, out_dir in readme_runs.values() if (out_dir / picture).exists())
     expected, actual = frames_of(REPO_DIR / "outputs" / picture), frames_of(drawn)
     assert len(actual) == len(expected) and actual[0].shape == expected[0].shape
     for index, (a, e) in enumerate(zip(actual, expected)):
-        changed = (np.abs(a - e).max(axis=2) > 64).sum()
-        assert changed <= 4, f"{picture}, frame {index}: {changed} pixels differ from what the scripts draw now"
+        difference = np.abs(a - e).max(axis=2)
+        changed, faintly_changed = (difference > 64).sum(), (difference > 8).sum()
+        assert changed <= 4 and faintly_changed <= 40, \
+            f"{picture}, frame {index}: {changed} pixels differ from what the scripts draw now " \
+            f"({faintly_changed} by more than 8 levels of 255)"
 
 
 def test_the_loss_plot_reading_is_true(end_to_end):
