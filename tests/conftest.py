@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 import _cli
@@ -110,6 +112,27 @@ def help_entries(help_text):
     options = help_text.split("options:", 1)[1]
     entries = re.split(r"\n  (?=-)", options)
     return {entry.split()[0].rstrip(","): " ".join(entry.split()) for entry in entries if entry.strip()}
+
+
+def frames_of(path):
+    """Every frame of a picture as the viewer shows it (a later GIF frame drawn over the one before),
+    as integer RGB arrays."""
+    with Image.open(path) as image:
+        frames = []
+        for index in range(getattr(image, "n_frames", 1)):
+            image.seek(index)
+            frames.append(np.asarray(image.convert("RGB")).astype(int))
+        return frames
+
+
+def gif_timing(path):
+    """A GIF's frame durations (ms, one per frame) and its loop count (0: forever)."""
+    with Image.open(path) as gif:
+        durations = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+        return durations, gif.info.get("loop")
 
 
 def last_json_line(stdout):

@@ -8,7 +8,16 @@ import pytest
 import torch
 
 import common
-from conftest import articles_loop, call_main, held_out_accuracy, help_entries, help_text, last_json_line, load_script
+from conftest import (
+    articles_loop,
+    call_main,
+    gif_timing,
+    held_out_accuracy,
+    help_entries,
+    help_text,
+    last_json_line,
+    load_script,
+)
 
 # --- part 1: the parabola ------------------------------------------------------
 
@@ -157,14 +166,7 @@ def test_script_end_to_end(end_to_end):
     assert network["accuracy_before"] == 50.0 and network["accuracy_after"] == 100.0
     assert [run["optimizer"] for run in report["local_minima"]] == ["SimpleGD"] * 3 + ["SimpleMomentum"] * 3
     assert report["outputs"] == [str(tmp_path / "03_parabola.png"), str(tmp_path / "03_local_minima.gif")]
-    from PIL import Image
-
-    with Image.open(tmp_path / "03_local_minima.gif") as gif:
-        durations = []
-        for index in range(gif.n_frames):
-            gif.seek(index)
-            durations.append(gif.info["duration"])
-    assert durations == [50] * 79 + [1500]  # 20 frames a second, the last one held
+    assert gif_timing(tmp_path / "03_local_minima.gif")[0] == [50] * 79 + [1500]  # 20 a second, the last held
     assert result.stdout.count("identical, bit for bit (largest difference 0)") == 2
     lines = result.stdout.splitlines()
     for run in report["local_minima"]:
@@ -224,10 +226,7 @@ def test_frames_follow_a_short_run_without_being_asked(custom_optimizer, capsys,
     status, out, err = call_main(custom_optimizer, ["--minima-steps", "10", "--out-dir", tmp_path, "--json",
                                                     "--quiet"], capsys)
     assert status == 0 and err == ""
-    from PIL import Image
-
-    with Image.open(tmp_path / "03_local_minima.gif") as gif:
-        assert gif.n_frames == 11
+    assert len(gif_timing(tmp_path / "03_local_minima.gif")[0]) == 11  # one duration per frame
 
 
 @pytest.mark.parametrize("argv, flag", BAD_INPUTS)

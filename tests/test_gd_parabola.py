@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import call_main, help_entries, help_text, last_json_line
+from conftest import call_main, gif_timing, help_entries, help_text, last_json_line
 
 FLOAT32_EPS = torch.finfo(torch.float32).eps
 
@@ -71,7 +71,7 @@ def test_divergence_stops_at_the_bound_without_inf_or_warnings(parabola, lr):
 
 def first_step_past(x0, lr, bound):
     """The first n with |x0 * (1 - 2*lr)^n| > bound, from the closed form."""
-    return next(n for n in range(1, 10_000) if abs(x0 * (1 - 2 * lr) ** n) > bound)
+    return next(n for n in range(1, 10_000) if abs(closed_form(x0, lr, n)) > bound)
 
 
 @pytest.mark.parametrize("x0, lr, bound", [(1.0, 1.05, 1000), (1.0, 1.2, 1000), (1.0, 3e38, 1000),
@@ -146,15 +146,6 @@ def test_halving_stays_exact_at_and_below_the_smallest_normal_float32(parabola, 
 
 # --- the script ---------------------------------------------------------------
 
-def gif_facts(path):
-    with Image.open(path) as gif:
-        durations = []
-        for index in range(gif.n_frames):
-            gif.seek(index)
-            durations.append(gif.info["duration"])
-        return gif.n_frames, durations, gif.info.get("loop")
-
-
 def test_default_run_end_to_end(end_to_end):
     result, tmp_path = end_to_end["stage2"].result(), end_to_end["stage2"].out_dir
     assert result.returncode == 0 and result.stderr == ""
@@ -163,8 +154,8 @@ def test_default_run_end_to_end(end_to_end):
     assert report["x_expected"] == pytest.approx(0.98**800, rel=1e-12)
     assert report["x_final"] == pytest.approx(report["x_expected"], rel=800 * 2 * FLOAT32_EPS)
     assert report["gif"] == str(tmp_path / "02_gd_parabola.gif")
-    frames, durations, loop = gif_facts(report["gif"])
-    assert frames == 120 and loop == 0
+    durations, loop = gif_timing(report["gif"])
+    assert len(durations) == 120 and loop == 0
     assert durations[:-1] == [50] * 119 and durations[-1] > 50  # the last frame holds
     assert "relative difference" in result.stdout
     assert result.stdout.splitlines()[-2] == f"wrote {tmp_path / '02_gd_parabola.gif'} (120 frames)"
@@ -183,7 +174,7 @@ def test_flags_reach_the_run(parabola, capsys, tmp_path):
     report = last_json_line(out)
     assert status == 0 and report["x_final"] == -2 * 0.5**20 == report["x_expected"]
     assert report["frames"] == 5 and report["behaviour"] == "converges"
-    assert gif_facts(report["gif"])[:2] == (5, [100, 100, 100, 100, 1500])
+    assert gif_timing(report["gif"])[0] == [100, 100, 100, 100, 1500]  # 5 frames
 
 
 def test_compare_draws_one_panel_per_rate_and_classifies_each(parabola, capsys, tmp_path):
@@ -194,7 +185,7 @@ def test_compare_draws_one_panel_per_rate_and_classifies_each(parabola, capsys, 
     assert [run["lr"] for run in report["runs"]] == [0.01, 0.1, 0.9, 1.05]
     assert [run["behaviour"] for run in report["runs"]] == [expected_behaviour(lr) for lr in (0.01, 0.1, 0.9, 1.05)]
     assert all(math.isfinite(run["x_final"]) for run in report["runs"])
-    assert gif_facts(report["gif"])[0] == report["frames"] == 12
+    assert len(gif_timing(report["gif"])[0]) == report["frames"] == 12
     assert not (tmp_path / "02_gd_parabola.gif").exists()  # --compare writes the panel GIF only
     with Image.open(report["gif"]) as gif:
         single_width = 6.4 * 80

@@ -12,6 +12,7 @@ from PIL import Image
 import _cli
 import _figures
 import _gif
+from conftest import frames_of, gif_timing
 
 BLUE, ORANGE = (31, 119, 180), (255, 127, 14)  # matplotlib's tab:blue and tab:orange
 
@@ -44,17 +45,7 @@ def test_pick_frames_refuses_impossible_counts(frames):
         _gif.pick_frames(10, frames)
 
 
-# --- decoding ----------------------------------------------------------------------------
-
-def decoded_frames(path):
-    """Every frame as the viewer shows it (each later frame drawn over the previous), as RGB arrays."""
-    with Image.open(path) as gif:
-        frames = []
-        for index in range(gif.n_frames):
-            gif.seek(index)
-            frames.append(np.asarray(gif.convert("RGB")).astype(int))
-        return frames, gif.info.get("loop")
-
+# --- what the frames show ------------------------------------------------------------
 
 def centre_column(frame, colour, columns):
     """Mean column of the pixels of exactly `colour` within `columns`, or None if there are none."""
@@ -92,8 +83,7 @@ def two_descents(parabola, tmp_path, monkeypatch):
     panels = [parabola.panel(f"lr {lr}", xs, 30) for lr, xs in zip((0.25, 1.2), runs)]
     path = tmp_path / "descents.gif"
     assert _figures.stage2_descent_gif(panels, 1.0, 30, 31, 20, path) == 31
-    frames, loop = decoded_frames(path)
-    return runs, captions, frames, loop
+    return runs, captions, frames_of(path), gif_timing(path)[1]
 
 
 def test_each_caption_names_its_frames_step_and_stops_with_the_run(two_descents):
@@ -143,7 +133,7 @@ def test_local_minima_markers_follow_their_runs(custom_optimizer, tmp_path, monk
     captions = record_captions(monkeypatch)
     runs, best = custom_optimizer.part_local_minima([2.5], 0.05, 40)
     path = _figures.stage3_local_minima(runs, best, 4.0, 40, 41, 20, tmp_path / "minima.gif")
-    frames, _ = decoded_frames(path)
+    frames = frames_of(path)
     assert len(frames) == len(captions) == 41
     middle = frames[0].shape[1] // 2
     for run, colour, columns, index in ((runs[0], BLUE, slice(0, middle), 0),
@@ -164,21 +154,15 @@ def test_frames_hold_for_their_time_and_the_last_one_longer(parabola, tmp_path):
     xs = parabola.descend(1.0, 0.25, 5)
     path = tmp_path / "short.gif"
     _figures.stage2_descent_gif([parabola.panel("t", xs, 5)], 1.0, 5, 6, 10, path)
-    with Image.open(path) as gif:
-        durations = []
-        for index in range(gif.n_frames):
-            gif.seek(index)
-            durations.append(gif.info["duration"])
-        assert gif.info["loop"] == 0
-    assert durations == [100, 100, 100, 100, 100, 1500]
+    durations, loop = gif_timing(path)
+    assert durations == [100, 100, 100, 100, 100, 1500] and loop == 0
 
 
 def test_the_slowest_frame_rate_holds_each_frame_ten_seconds(parabola, tmp_path):
     xs = parabola.descend(1.0, 0.25, 2)
     path = tmp_path / "slow.gif"
     _figures.stage2_descent_gif([parabola.panel("t", xs, 2)], 1.0, 2, 3, 0.1, path)  # --fps 0.1
-    with Image.open(path) as gif:
-        assert [gif.seek(i) or gif.info["duration"] for i in range(gif.n_frames)] == [10_000] * 3
+    assert gif_timing(path)[0] == [10_000] * 3
 
 
 def test_the_palette_starts_from_black_and_the_figures_own_colours():

@@ -8,10 +8,9 @@ import re
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import _gif
-from conftest import REPO_DIR, call_main, last_json_line
+from conftest import REPO_DIR, call_main, frames_of, last_json_line
 
 README = (REPO_DIR / "README.md").read_text()
 FLOAT32_LN4 = torch.tensor(2.0).log().mul(2).item()  # ln 4 in float32: the loss of an all-zero input
@@ -173,16 +172,6 @@ def test_output_excerpts_are_real(command, excerpt, readme_runs):
     for line in excerpt.splitlines():
         if line.strip() != "...":
             assert line in out.splitlines(), f"README shows a line that `{command}` does not print: {line!r}"
-
-
-def frames_of(path):
-    """Every frame of a picture as the viewer shows it, as float RGB arrays."""
-    with Image.open(path) as image:
-        frames = []
-        for index in range(getattr(image, "n_frames", 1)):
-            image.seek(index)
-            frames.append(np.asarray(image.convert("RGB"), dtype=float))
-        return frames
 
 
 @pytest.mark.parametrize("picture", sorted(p.name for p in (REPO_DIR / "outputs").iterdir()))
