@@ -1,13 +1,15 @@
 """Machinery, not lesson: a learner need not read this file.
 
 What the three scripts share as command-line programs: flags and their
-checks, one-line errors with their exit statuses, --quiet and --json,
-a progress line, and file writing that never leaves half a file.
+checks (also inside a Jupyter kernel), one-line errors with their exit
+statuses, --quiet and --json, a progress line, pictures shown inline in a
+notebook, and file writing that never leaves half a file.
 docs/reference.md describes the behaviour; this is how it is done.
 """
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import sys
@@ -68,8 +70,33 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class LessonParser(argparse.ArgumentParser):
+    """An ArgumentParser that, given no arguments, reads command_line_flags() rather than sys.argv."""
+
+    def parse_args(self, args=None, namespace=None):
+        return super().parse_args(command_line_flags() if args is None else args, namespace)
+
+
 def make_parser(description):
-    return argparse.ArgumentParser(description=description, formatter_class=HelpWithDefaults)
+    return LessonParser(description=description, formatter_class=HelpWithDefaults)
+
+
+def command_line_flags():
+    """The flags typed after the script's name; none inside a Jupyter kernel's own process.
+
+    A kernel's sys.argv holds its launcher and its connection file (`-f kernel-....json`,
+    or `--f=...` in VS Code), not flags for a lesson: there (a notebook, VS Code's
+    interactive window) a lesson runs with its defaults. `%run SCRIPT --flag` sets
+    sys.argv to the script and its flags, which are read as in a terminal.
+    """
+    kernel_argv = any(arg == "-f" or arg.startswith("--f=") for arg in sys.argv[1:])
+    return [] if kernel_argv and running_in_a_kernel() else sys.argv[1:]
+
+
+def running_in_a_kernel():
+    """True in a Jupyter kernel (a notebook, VS Code's interactive window), where IPython's shell has a kernel."""
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and getattr(ipython.get_ipython(), "kernel", None) is not None
 
 
 def parse_number(text, kind=float):
@@ -190,6 +217,16 @@ def print_json(report):
     print(json.dumps(report))
 
 
+def show_pictures(paths, notes=()):
+    """Say where each picture went, with an optional note each; in a Jupyter kernel, show it below the cell."""
+    for path, note in itertools.zip_longest(paths, notes, fillvalue=""):
+        print(f"wrote {path}{note}")
+        if running_in_a_kernel():
+            from IPython.display import Image, display
+
+            display(Image(filename=str(path)))  # a GIF stays animated
+
+
 # ---------------------------------------------------------------------------
 # Writing files: whole or not at all
 # ---------------------------------------------------------------------------
@@ -213,6 +250,7 @@ def atomic_write(path, write):
     """
     path = Path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
         raise RunFailure(f"cannot write {path}: {error.strerror}") from None

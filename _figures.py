@@ -50,21 +50,24 @@ def label_decades(axis):
 # ---------------------------------------------------------------------------
 
 def stage1_losses(losses, steps_per_epoch, order, path):
-    """The loss at every step; in the article's order, pattern B's half of each epoch is shaded."""
+    """The loss at every step, ln 4 for reference; in the article's order, pattern B's steps are shaded."""
     figure = new_figure(figsize=(7, 3.5))
     axes = figure.subplots()
     axes.plot(range(1, len(losses) + 1), losses, color=MOMENTUM_COLOUR, marker=".")
+    axes.axhline(math.log(4), color="black", linestyle="--", lw=1, label="ln 4: the loss of an all-zero input")
     for start in range(0, len(losses), steps_per_epoch):
         if start:
             axes.axvline(start + 0.5, color="grey", linestyle=":")
         if order == "sequential":  # the second half of each epoch is pattern B
             axes.axvspan(start + steps_per_epoch / 2 + 0.5, start + steps_per_epoch + 0.5,
                          color="grey", alpha=0.15, lw=0, label="pattern B samples" if not start else None)
-    if order == "sequential":
-        axes.legend(loc="upper left")
+    axes.legend(loc="upper left")
     axes.set(xlabel="step (one sample per step)", ylabel="cross-entropy loss",
-             title="Stage 1: loss at each training step (dotted: new epoch)")
+             title=f"Stage 1: loss at each training step, {order} order (dotted: new epoch)")
     return _cli.save_figure(figure, path)
+
+
+FILTER_ROLES = ("class 0: pattern A", "class 1: pattern B", "class 2: no sample", "class 3: no sample")
 
 
 def stage1_filters(model, path):
@@ -74,7 +77,7 @@ def stage1_filters(model, path):
         logits_a = model(pattern_a(1).to(weight.device)).cpu()
         logits_b = model(pattern_b(1).to(weight.device)).cpu()
     filters = weight.cpu().reshape(4, 4, 4)
-    figure = new_figure(figsize=(11, 2.6))
+    figure = new_figure(figsize=(11, 2.8))
     panels = figure.subplots(1, 6)
     for axes, image, title in ((panels[0], pattern_a(1), "pattern A"), (panels[1], pattern_b(1), "pattern B")):
         axes.imshow(image.reshape(4, 4).numpy(), cmap="Greys", vmin=0, vmax=1)
@@ -82,113 +85,79 @@ def stage1_filters(model, path):
     limit = filters.abs().max().item() or 1.0
     for k in range(4):
         shown = panels[k + 2].imshow(filters[k].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
-        panels[k + 2].set_title(f"filter {k}\nlogit A {logits_a[0, k]:.2f}, B {logits_b[0, k]:.2f}", fontsize=9)
+        panels[k + 2].set_title(f"filter {k}, {FILTER_ROLES[k]}\nlogit for A {logits_a[0, k]:.2f}, "
+                                f"for B {logits_b[0, k]:.2f}", fontsize=8)
     for axes in panels:
         axes.set(xticks=[], yticks=[])
     figure.colorbar(shown, ax=panels[2:], shrink=0.8, label="weight")
-    figure.suptitle("Learned 4x4 filters (red +, blue -); the largest logit is the predicted class")
+    figure.suptitle("Learned 4x4 filters (red +, blue -): each gives one logit; the largest is the predicted class")
     return _cli.save_figure(figure, path)
 
 
-def stage1_sweep(results, orders, n_seeds, path):
-    """One dot per training run: its noisy held-out accuracy, green if it solved the clean held-out set."""
-    figure = new_figure(figsize=(7, 4))
+def stage1_sweep(results, orders, path):
+    """One dot per run: its test accuracy (y), green if it learned its training set, red if not."""
+    figure = new_figure(figsize=(7, 4.2))
     axes = figure.subplots()
+    n_seeds = len(results[orders[0]]["test_accuracy"])
     jitter = (torch.rand(n_seeds, generator=torch.Generator().manual_seed(0)) * 0.5 - 0.25).numpy()
     for position, order in enumerate(orders):
-        solved = np.array(results[order]["accuracy"]) == 100.0
-        noisy = np.array(results[order]["noisy_accuracy"])
-        for mask, colour, label in ((solved, "tab:green", "100% on held-out"),
-                                    (~solved, "tab:red", "below 100% on held-out")):
-            axes.scatter(position + jitter[mask], noisy[mask], s=14, color=colour, alpha=0.7,
+        learned = np.array(results[order]["train_accuracy"]) == 100.0
+        test = np.array(results[order]["test_accuracy"])
+        for mask, colour, label in ((learned, "tab:green", "learned its training set (100% training accuracy)"),
+                                    (~learned, "tab:red", "did not (training accuracy below 100%)")):
+            axes.scatter(position + jitter[mask], test[mask], s=14, color=colour, alpha=0.7,
                          label=label if position == 0 else None)
-        axes.text(position, 103, f"{int(solved.sum())} of {n_seeds} solved", ha="center")
+        summary = results[order]["summary"]
+        low, high = summary["learned_training_set_95ci"]
+        axes.text(position, 104, f"{summary['learned_training_set']} of {n_seeds} learned\n"
+                                 f"(95% interval {low:.1f}% to {high:.1f}%)", ha="center", fontsize=9)
     axes.set(xticks=range(len(orders)), xticklabels=[f"{o} order" for o in orders],
-             ylabel="noisy held-out accuracy (%)", ylim=(-5, 110), xlim=(-0.6, 1.6),
+             ylabel="test accuracy (%), on noisy inputs never trained on", ylim=(-5, 118), xlim=(-0.6, 1.6),
              title=f"Stage 1 on seeds 0..{n_seeds - 1}: one dot per training run")
-    axes.legend(loc="lower center")
+    axes.legend(loc="lower center", fontsize=9)
     return _cli.save_figure(figure, path)
 
 
 # ---------------------------------------------------------------------------
-# Stage 2: the parabola is drawn once, only the point and its trail move
+# Stage 2: 02_gd_parabola_anim.py draws the panels and moves them; these are the details
 # ---------------------------------------------------------------------------
 
-TRAIL_FRAMES = 6
-
-
-def stage2_descent_gif(panels, x0, steps, n_frames, fps, path):
-    """One panel per run, the same steps in every panel; return the frame count.
-
-    Each panel is a dict: title, xs, fs, slopes (one per step done), stop_note and diverges.
-    """
-    single = len(panels) == 1
-    figure = new_figure(figsize=(6.4, 4.2) if single else (3.3 * len(panels), 3.6), dpi=80)
-    all_axes = figure.subplots(1, len(panels), squeeze=False)[0]
+def descent_figure(n_panels):
+    """A figure of n panels side by side, sized for a GIF; returns (figure, list of axes)."""
+    single = n_panels == 1
+    figure = new_figure(figsize=(6.4, 4.2) if single else (3.3 * n_panels, 3.6), dpi=80)
+    all_axes = figure.subplots(1, n_panels, squeeze=False)[0]
     all_axes[0].set_ylabel("f(x) = x²")
-    reaches = [3 * max(1.0, abs(x0)) if run["diverges"] else max(1.0, abs(x0)) for run in panels]
-    artists = [draw_descent_panel(axes, run, reach, inset=single)
-               for axes, run, reach in zip(all_axes, panels, reaches)]
-    recorder = FrameRecorder(figure, [a for moving in artists for a in moving.values()])
-    frame_steps = pick_frames(steps, n_frames)
-    for i in range(len(frame_steps)):
-        captions = [(axes, move_descent_panel(moving, run, frame_steps[: i + 1], reach, long_caption=single))
-                    for axes, moving, run, reach in zip(all_axes, artists, panels, reaches)]
-        recorder.capture(captions)
-    return recorder.save_gif(path, fps)
+    return figure, list(all_axes)
 
 
-def draw_descent_panel(axes, run, reach, inset):
-    """Draw the still parts of one panel; return its moving artists.
-
-    With `inset`, a small log-scale plot of |x| per step shows the slow end of
-    the descent, which on the parabola itself is too small to see.
-    """
-    grid = np.linspace(-reach, reach, 401)
-    axes.plot(grid, grid**2, color=CURVE_COLOUR, lw=1.5)
-    axes.plot([0], [0], marker="*", color=MINIMUM_COLOUR, markersize=10, linestyle="none")
-    axes.set(xlim=(-1.05 * reach, 1.05 * reach), ylim=(-0.06 * reach**2, 1.3 * reach**2), xlabel="x")
-    axes.set_title(run["title"], fontsize=10)
-    moving = {
-        "trail": axes.plot([], [], color=PLAIN_GD_COLOUR, alpha=0.35, marker="o", markersize=4, lw=1)[0],
-        "tangent": axes.plot([], [], color="0.3", linestyle="--", lw=1)[0],
-        "point": axes.plot([], [], color=PLAIN_GD_COLOUR, marker="o", markersize=9, linestyle="none")[0],
-    }
-    if inset:
-        distance = axes.inset_axes([0.3, 0.42, 0.4, 0.33])
-        distance.semilogy(range(len(run["xs"])), [max(abs(x), FLOAT32_TINY) for x in run["xs"]],
-                          color=PLAIN_GD_COLOUR, lw=1)
-        distance.set_title("|x|, log scale, per step", fontsize=8)
-        distance.tick_params(labelsize=7)
-        label_decades(distance.yaxis)
-        moving["distance"] = distance.plot([], [], color=PLAIN_GD_COLOUR, marker="o", markersize=5)[0]
-    return moving
+def distance_inset(axes, xs):
+    """A small log-scale plot of |x| per step inside `axes`; returns its (empty) moving marker."""
+    distance = axes.inset_axes([0.3, 0.42, 0.4, 0.33])
+    distance.semilogy(range(len(xs)), [max(abs(x), FLOAT32_TINY) for x in xs], color=PLAIN_GD_COLOUR, lw=1)
+    distance.set_title("|x|, log scale, per step", fontsize=8)
+    distance.tick_params(labelsize=7)
+    label_decades(distance.yaxis)
+    return distance.plot([], [], color=PLAIN_GD_COLOUR, marker="o", markersize=5)[0]
 
 
-def move_descent_panel(moving, run, shown_steps, reach, long_caption):
-    """Move one panel's artists to the last of `shown_steps`; return its caption.
-
-    A run that stopped early stays at its last step, and so does its step counter.
-    """
-    last = len(run["xs"]) - 1
-    shown = [min(s, last) for s in shown_steps[-TRAIL_FRAMES:]]
-    step = shown[-1]
-    x, f, slope = run["xs"][step], run["fs"][step], run["slopes"][step]
-    moving["trail"].set_data([run["xs"][s] for s in shown], [run["fs"][s] for s in shown])
-    half_width = 0.15 * reach
-    moving["tangent"].set_data([x - half_width, x + half_width], [f - slope * half_width, f + slope * half_width])
+def place_point(point, x, y, reach):
+    """Put the point at (x, y), or, once x is off the panel, an arrow at its edge on x's side."""
     if abs(x) <= 1.05 * reach:
-        moving["point"].set(data=([x], [f]), marker="o")
-    else:  # off the panel: an arrow at the edge shows which way it went
-        moving["point"].set(data=([math.copysign(reach, x)], [1.2 * reach**2]), marker=">" if x > 0 else "<")
-    if "distance" in moving:
-        moving["distance"].set_data([step], [max(abs(x), FLOAT32_TINY)])
-    if long_caption:
+        point.set(data=([x], [y]), marker="o")
+    else:
+        point.set(data=([math.copysign(reach, x)], [1.2 * reach**2]), marker=">" if x > 0 else "<")
+
+
+def descent_caption(run, step):
+    """The caption of one panel at `step`: long under a single panel, wrapped under narrow ones."""
+    x, f, slope = run["xs"][step], run["fs"][step], run["slopes"][step]
+    if run["single"]:
         caption = f"step {step}:  x = {x:.3g}   f(x) = {f:.3g}   slope = {slope:.3g}"
     else:
         caption = f"step {step}\nx = {x:.3g}, f(x) = {f:.3g}"
-    if run["stop_note"] and step == last:
-        caption += "\n" + (run["stop_note"] if long_caption else textwrap.fill(run["stop_note"], 30))
+    if run["stop_note"] and step == len(run["xs"]) - 1:
+        caption += "\n" + (run["stop_note"] if run["single"] else textwrap.fill(run["stop_note"], 30))
     return caption
 
 

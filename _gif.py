@@ -57,17 +57,27 @@ class FrameRecorder:
         self.frames.append(frame.quantize(palette=self.palette, dither=Image.Dither.NONE))
 
     def save_gif(self, path, fps, hold_last_s=1.5):
-        """Write the frames as a looping GIF; the last frame holds for `hold_last_s` seconds."""
+        """Write the frames as a looping GIF; return how many it holds.
+
+        A frame equal to the one before is merged into it, which then shows for
+        longer: a run that stopped early holds its last picture. The last frame
+        holds for `hold_last_s` seconds, then the GIF starts again.
+        """
         frame_ms = round(1000 / fps)
-        durations = [frame_ms] * (len(self.frames) - 1) + [max(frame_ms, round(1000 * hold_last_s))]
-        frames = [self.frames[0]] + [
-            only_changes(previous, frame) for previous, frame in zip(self.frames, self.frames[1:])
-        ]
+        frames, durations = [], []
+        for frame in self.frames:
+            if frames and frame.tobytes() == frames[-1].tobytes():
+                durations[-1] += frame_ms
+            else:
+                frames.append(frame)
+                durations.append(frame_ms)
+        durations[-1] += max(0, round(1000 * hold_last_s) - frame_ms)
+        encoded = [frames[0]] + [only_changes(previous, frame) for previous, frame in zip(frames, frames[1:])]
 
         def write(file):
             # disposal 1 keeps the previous frame on screen; transparent pixels let it show through
-            frames[0].save(file, format="GIF", save_all=True, append_images=frames[1:], duration=durations,
-                           loop=0, disposal=1, transparency=UNCHANGED, optimize=False)
+            encoded[0].save(file, format="GIF", save_all=True, append_images=encoded[1:], duration=durations,
+                            loop=0, disposal=1, transparency=UNCHANGED, optimize=False)
 
         _cli.atomic_write(path, write)
         return len(frames)
@@ -118,13 +128,18 @@ def pick_frames(n_steps, n_frames):
     """`n_frames` strictly increasing step numbers from 0 to n_steps, spaced evenly in log(step+1).
 
     Gradient descent moves fast at first and slowly later: log spacing shows every
-    early step and still reaches the end. (The log targets lie below the straight
-    line from 0 to n_steps, so taking the next step up never runs out of steps.)
+    early step and still reaches the end. Each frame but the last (always the last
+    step) lies an odd number of steps after the one before, so a run that changes
+    sign at every step changes side at every frame too: with even gaps it would
+    look as calm as a converging one.
     """
     if not 2 <= n_frames <= n_steps + 1:
         raise ValueError(f"n_frames must be from 2 to {n_steps + 1}, got {n_frames}")
     frames = [0]
-    for i in range(1, n_frames):
+    for i in range(1, n_frames - 1):
         target = round((n_steps + 1) ** (i / (n_frames - 1))) - 1
-        frames.append(max(target, frames[-1] + 1))  # early targets crowd together: one step each
-    return frames
+        step = max(target, frames[-1] + 1)  # early targets crowd together: one step each
+        if (step - frames[-1]) % 2 == 0:
+            step += 1  # an odd gap, so that an oscillating run changes side at every frame
+        frames.append(min(step, n_steps - (n_frames - 1 - i)))  # leave a step for every frame to come
+    return frames + [n_steps]

@@ -1,16 +1,28 @@
-"""02_gd_parabola_anim.py against its import floor, with GIF sizes and peak memory.
+"""02_gd_parabola_anim.py against its import floor, with GIF sizes and peak memory;
+and the lesson's GIF written by _gif.FrameRecorder against matplotlib's FuncAnimation.save.
 
 Floor: `import torch, matplotlib.pyplot` (this script builds no optimizer).
 Goals: default run at most 1.5x the floor, --compare at most 2.5x, default GIF
 at most 200 KB, panel GIF at most 400 KB, peak memory under 500 MB.
 
+The second comparison writes the default run's 120 frames both ways, in one
+process, with the lesson's own update function (move_to_step): FuncAnimation
+with the pillow writer redraws the whole figure for every frame, the recorder
+only the moving parts. It reports the ratio; there is no goal.
+
     python bench/stage2_speed.py [--repeats 5]
 """
 
+import importlib.util
+import statistics
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-from timing import IMPORT_FLOOR, compare, repeats_from_argv, script, verdict
+from timing import IMPORT_FLOOR, REPO_DIR, compare, repeats_from_argv, script, verdict
+
+sys.path.insert(0, str(REPO_DIR))
 
 
 def main():
@@ -33,6 +45,52 @@ def main():
         print(f"{gif}: {size_kb:.0f} KB (goal <= {goal_kb} KB): {verdict(size_kb, goal_kb)}")
     peak = max(results[name][1] for name in ("default run", "--compare"))
     print(f"peak memory: {peak:.0f} MB (goal < 500 MB): {verdict(peak, 499.9)}")
+    compare_gif_writers(repeats, out_dir)
+
+
+def load_stage2():
+    spec = importlib.util.spec_from_file_location("gd_parabola_anim", REPO_DIR / "02_gd_parabola_anim.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def with_funcanimation(stage2, run, path):
+    """The article's way: FuncAnimation calls the update function per frame and saves every frame whole."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    import _figures
+    from _gif import pick_frames
+
+    figure, (axes,) = _figures.descent_figure(1)
+    parts = stage2.draw_panel(axes, run)
+    steps = pick_frames(stage2.STEPS, stage2.FRAMES)
+
+    def update(frame):
+        stage2.move_to_step(parts, run, steps[: frame + 1])
+        return list(parts.values())
+
+    FuncAnimation(figure, update, frames=len(steps)).save(path, writer=PillowWriter(fps=stage2.FPS))
+
+
+def compare_gif_writers(repeats, out_dir):
+    stage2 = load_stage2()
+    xs = stage2.descend()
+    run = stage2.single_panel(stage2.LR, xs, stage2.STEPS)
+    writers = {"FuncAnimation.save": lambda: with_funcanimation(stage2, run, out_dir / "funcanimation.gif"),
+               "FrameRecorder": lambda: stage2.animate([run], path=out_dir / "recorder.gif")}
+    seconds = {name: [] for name in writers}
+    for _ in range(repeats):
+        for name, write in writers.items():
+            start = time.perf_counter()
+            write()
+            seconds[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(times) for name, times in seconds.items()}
+    print(f"the default GIF's {stage2.FRAMES} frames, written in this process, median of {repeats}:")
+    for name, median in medians.items():
+        print(f"  {name:<19} {median:6.2f} s")
+    ratio = medians["FuncAnimation.save"] / medians["FrameRecorder"]
+    print(f"FuncAnimation.save takes {ratio:.1f}x the recorder's time")
 
 
 if __name__ == "__main__":

@@ -1,12 +1,22 @@
 """Helpers to load the numbered scripts as modules and to run them as a learner would."""
 
+import asyncio
+import contextlib
 import importlib.util
+import io
 import json
+import os
+import queue
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
 
+import nbclient
+import nbformat
 import numpy as np
 import pytest
 import torch
@@ -17,6 +27,10 @@ import _cli
 import common
 
 REPO_DIR = Path(__file__).resolve().parent.parent
+# Tiny tensors gain nothing from threads, and idle threads spin: one thread each for this process and
+# for the scripts and kernels it starts leaves both cores of a small machine to real work.
+torch.set_num_threads(1)
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
 def load_script(filename):
@@ -45,48 +59,207 @@ def articles_loop(seed, epochs=2, lr=0.001, momentum=0.9, order_indices=None, op
     return model, losses
 
 
-def held_out_accuracy(weight, inputs, labels):
-    """Accuracy (%) of filters `weight` (4, 1, 4, 4), by dot products rather than the network."""
+def dot_product_accuracy(weight, inputs, labels):
+    """Accuracy (%) of filters `weight` (4, 1, 4, 4) on any inputs, by dot products rather than the network."""
     logits = inputs.reshape(len(inputs), 16) @ weight.reshape(4, 16).T
     return 100.0 * (logits.argmax(dim=1) == labels).sum().item() / len(labels)
 
 
-class BackgroundRun:
-    """A script started in its own Python at the beginning of the session, so that the
-    slow end-to-end runs (each imports torch afresh) overlap with the in-process tests."""
+class Job:
+    """Work done in a background thread (see Background); result() waits for it and returns its value."""
 
-    def __init__(self, filename, args, out_dir):
-        self.out_dir = out_dir
-        self.process = subprocess.Popen(
-            [sys.executable, str(REPO_DIR / filename), *map(str, args), "--out-dir", str(out_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_DIR)
-        self._result = None
+    def __init__(self):
+        self.done, self.value, self.error = threading.Event(), None, None
+
+    def run(self):
+        try:
+            self.value = self.work()
+        except BaseException as error:  # noqa: BLE001 -- raised again by result(), in the test's own thread
+            self.error = error
+        finally:
+            self.done.set()
 
     def result(self):
-        if self._result is None:
-            stdout, stderr = self.process.communicate(timeout=180)
-            self._result = subprocess.CompletedProcess(self.process.args, self.process.returncode, stdout, stderr)
-        return self._result
+        BACKGROUND.waiting()
+        if not self.done.wait(timeout=300):
+            raise TimeoutError(f"{self} did not finish in 5 minutes")
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
+class BackgroundRun(Job):
+    """A script run in its own Python, as a learner starts it from a terminal."""
+
+    def __init__(self, filename, args, out_dir, reader_gone=False):
+        super().__init__()
+        self.command = [sys.executable, str(REPO_DIR / filename), *map(str, args), "--out-dir", str(out_dir)]
+        self.out_dir, self.reader_gone, self.process = out_dir, reader_gone, None
+
+    def work(self):
+        environment = dict(ONE_THREAD)
+        if self.reader_gone:  # stdout block-buffered, as a learner's shell has it when piped
+            environment.pop("PYTHONUNBUFFERED", None)
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                        cwd=REPO_DIR, env=environment)
+        if self.reader_gone:
+            self.process.stdout.close()  # `| head -0`: the reader is gone before the first line
+        stdout, stderr = self.process.communicate(timeout=180)
+        return subprocess.CompletedProcess(self.command, self.process.returncode, stdout, stderr)
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+
+
+class ScriptInThisProcess(Job):
+    """A script's main() called in this process, in the test's own thread, when a test first asks for
+    its result: the same printout and pictures as a fresh Python gives, without the torch import."""
+
+    def __init__(self, filename, args, out_dir):
+        super().__init__()
+        self.filename, self.args, self.out_dir = filename, [*args, "--out-dir", str(out_dir)], out_dir
+
+    def result(self):
+        if not self.done.is_set():
+            self.run()
+        return super().result()
+
+    def work(self):
+        with contextlib.redirect_stdout(io.StringIO()) as out:
+            load_script(self.filename).main(self.args)
+        return subprocess.CompletedProcess([self.filename, *self.args], 0, out.getvalue(), "")
+
+
+# The commands README.md runs in order (each with --json), a bad flag typed in a terminal, and a
+# short run piped into a reader that has gone. Each script runs at least once in a fresh Python,
+# as a learner starts it; the second command of 01 and of 02 runs in this process.
 END_TO_END_RUNS = {
     "stage1": ("01_pattern_classifier.py", ["--json"]),
+    "stage1_sweep": ("01_pattern_classifier.py", ["--sweep", "100", "--json"]),
     "stage2": ("02_gd_parabola_anim.py", ["--json"]),
+    "stage2_compare": ("02_gd_parabola_anim.py", ["--compare", "--json"]),
     "stage3": ("03_custom_optimizer.py", ["--json"]),
     "stage1_bad_lr": ("01_pattern_classifier.py", ["--lr", "-1"]),
+    "stage2_reader_gone": ("02_gd_parabola_anim.py", ["--steps", "5"]),
 }
+IN_THIS_PROCESS = ("stage1_sweep", "stage2_compare")
+LESSONS = ("01_pattern_classifier", "02_gd_parabola_anim", "03_custom_optimizer")
+# Cells a test appends to a notebook: inside the kernel, a script reads no flags from the kernel's own
+# command line, and `%run SCRIPT --flags` reads its flags.
+KERNEL_CHECKS = {"02_gd_parabola_anim": [
+    "import sys, _cli\nprint('kernel flags:', _cli.command_line_flags(), '-f' in sys.argv)",
+    "%run 02_gd_parabola_anim.py --steps 3 --frames 2 --quiet --json --out-dir flags_read",
+]}
+
+
+class BackgroundNotebook(Job):
+    """A lesson's notebook run by nbclient in a real Jupyter kernel (ipykernel), in a temporary copy
+    of the lesson files, so that outputs/ is never touched."""
+
+    def __init__(self, lesson, work_dir):
+        super().__init__()
+        self.lesson, self.work_dir = lesson, work_dir
+
+    def work(self):
+        self.work_dir.mkdir(parents=True)
+        for path in [*REPO_DIR.glob("*.py"), *REPO_DIR.glob("*.ipynb"), REPO_DIR / "requirements.txt"]:
+            shutil.copy(path, self.work_dir)
+        notebook = nbformat.read(self.work_dir / f"{self.lesson}.ipynb", as_version=4)
+        notebook.cells += [nbformat.v4.new_code_cell(code) for code in KERNEL_CHECKS.get(self.lesson, [])]
+        client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
+                                         resources={"metadata": {"path": str(self.work_dir)}})
+        asyncio.run(client.async_execute(env=ONE_THREAD))
+        return notebook
+
+
+class Background:
+    """The slow runs (each imports torch afresh), done in threads while the in-process tests run.
+
+    One run at a time while this process has tests of its own to run, so that the two share the
+    two cores of a small machine; two at a time once a test waits for a result. The longest runs
+    go first, so that no core sits idle at the end.
+    """
+
+    def __init__(self):
+        self.jobs, self.queue, self.workers = {}, queue.Queue(), 0
+
+    def start(self, jobs):
+        self.jobs.update(jobs)
+        for job in jobs.values():
+            self.queue.put(job)
+        self.add_worker()
+
+    def add_worker(self):
+        self.workers += 1
+        threading.Thread(target=self.work, daemon=True).start()
+
+    def waiting(self):
+        if self.workers == 1:
+            self.add_worker()
+
+    def work(self):
+        while True:
+            try:
+                job = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            job.run()
+
+    def stop(self):
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        for job in self.jobs.values():
+            if isinstance(job, BackgroundRun):
+                job.stop()
+
+
+BACKGROUND = Background()
+WORK_DIR = Path(tempfile.gettempdir()) / f"lessons-{os.getpid()}"
+LONGEST_FIRST = [*LESSONS, "stage3", "stage1", "stage2", "stage2_reader_gone", "stage1_bad_lr"]
+
+
+def pytest_collection_modifyitems(items):
+    """The tests that wait for a background run go last, giving the runs time to finish meanwhile."""
+    items.sort(key=lambda item: not {"end_to_end", "notebook_runs"}.isdisjoint(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_finish(session):
+    """Start the end-to-end runs and the notebooks that the collected tests need."""
+    needed = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    if session.config.option.collectonly:
+        return
+    jobs = {}
+    if "end_to_end" in needed:
+        jobs |= {name: BackgroundRun(filename, args, WORK_DIR / name, reader_gone=name.endswith("reader_gone"))
+                 for name, (filename, args) in END_TO_END_RUNS.items() if name not in IN_THIS_PROCESS}
+        BACKGROUND.jobs |= {name: ScriptInThisProcess(*END_TO_END_RUNS[name], WORK_DIR / name)
+                            for name in IN_THIS_PROCESS}
+    if "notebook_runs" in needed:
+        jobs |= {lesson: BackgroundNotebook(lesson, WORK_DIR / lesson) for lesson in LESSONS}
+    if jobs:
+        BACKGROUND.start({name: jobs[name] for name in LONGEST_FIRST if name in jobs})
+
+
+def pytest_sessionfinish(session):
+    """Stop the runs that no test waited for (a partial session), and remove the runs' files.
+
+    A kernel still running stops by itself once this process has gone: ipykernel watches its parent.
+    """
+    BACKGROUND.stop()
+    shutil.rmtree(WORK_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def end_to_end(tmp_path_factory):
-    """{name: BackgroundRun} for each script run with its defaults, all started when the first is needed."""
-    runs = {name: BackgroundRun(filename, args, tmp_path_factory.mktemp(name))
-            for name, (filename, args) in END_TO_END_RUNS.items()}
-    yield runs
-    for run in runs.values():  # runs no test asked for (a partial session): stop them, close their pipes
-        if run.process.poll() is None:
-            run.process.kill()
-        run.process.communicate()
+def end_to_end():
+    """{name: BackgroundRun} for each script run of END_TO_END_RUNS."""
+    return {name: BACKGROUND.jobs[name] for name in END_TO_END_RUNS}
+
+
+@pytest.fixture(scope="session")
+def notebook_runs():
+    """{lesson: BackgroundNotebook} for each lesson's notebook."""
+    return {lesson: BACKGROUND.jobs[lesson] for lesson in LESSONS}
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,13 +5,11 @@ import argparse
 import io
 import os
 import stat
-import subprocess
 import sys
 
 import pytest
 
 import _cli
-from conftest import REPO_DIR
 
 # --- flags: both sides of every limit -------------------------------------------
 
@@ -139,19 +137,13 @@ def test_run_cli_returns_normally_when_main_succeeds(capsys):
     assert capsys.readouterr() == ("done\n", "")
 
 
-def test_a_reader_that_goes_away_ends_the_script_quietly(tmp_path):
-    """`python 02_gd_parabola_anim.py | head -0`: exit 1, and nothing on stderr, not even at exit.
+def test_a_reader_that_goes_away_ends_the_script_quietly(end_to_end):
+    """`python 02_gd_parabola_anim.py --steps 5 | head -0`: exit 1, and nothing on stderr, not even at exit.
 
     Run with stdout block-buffered, as a learner's shell has it, so the short output is still in
-    Python's buffer when main() returns."""
-    buffered = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
-    script = subprocess.Popen([sys.executable, str(REPO_DIR / "02_gd_parabola_anim.py"), "--steps", "5",
-                               "--out-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=buffered)
-    script.stdout.close()  # the reader is gone before the first line
-    with script.stderr:
-        stderr = script.stderr.read()
-    assert script.wait(timeout=60) == 1 and stderr == b""
+    Python's buffer when main() returns (conftest.py starts it)."""
+    result = end_to_end["stage2_reader_gone"].result()
+    assert result.returncode == 1 and result.stderr == ""
 
 
 def test_run_cli_stops_quietly_when_the_reader_goes_away(tmp_path, monkeypatch, capsys):
@@ -234,9 +226,16 @@ def test_out_dir_without_write_permission_is_a_run_failure(tmp_path, monkeypatch
         _cli.prepare_out_dir(tmp_path)
 
 
-def test_atomic_write_into_a_missing_folder_is_a_run_failure(tmp_path):
-    with pytest.raises(_cli.RunFailure, match=r"cannot write .*picture.png: No such file or directory"):
-        _cli.atomic_write(tmp_path / "missing" / "picture.png", lambda file: file.write(b"x"))
+def test_atomic_write_creates_a_missing_folder(tmp_path):
+    """A notebook run in a copied folder may have no outputs/ yet."""
+    _cli.atomic_write(tmp_path / "missing" / "picture.png", lambda file: file.write(b"x"))
+    assert (tmp_path / "missing" / "picture.png").read_bytes() == b"x"
+
+
+def test_atomic_write_into_a_folder_that_cannot_be_made_is_a_run_failure(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(_cli.RunFailure, match=r"cannot write .*picture.png: (Not a directory|File exists)"):
+        _cli.atomic_write(tmp_path / "file" / "sub" / "picture.png", lambda file: file.write(b"x"))
 
 
 @pytest.mark.parametrize("asked, available, expected", [
@@ -273,3 +272,41 @@ def test_errors_start_with_the_scripts_name(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         _cli.run_cli(main)
     assert capsys.readouterr().err == "02_gd_parabola_anim.py: error: cannot write x\n"
+
+
+# --- inside a Jupyter kernel -----------------------------------------------------------
+
+KERNEL_ARGV = {"Jupyter": ["/usr/lib/python3/site-packages/ipykernel_launcher.py", "-f", "/tmp/kernel-1.json"],
+               "VS Code": ["/x/ipykernel_launcher.py", "--f=/x/kernel-v2-1.json"],
+               "Colab": ["/usr/local/bin/colab_kernel_launcher.py", "-f", "/root/kernel-2.json"]}
+
+
+@pytest.mark.parametrize("kernel", KERNEL_ARGV)
+def test_a_kernels_own_command_line_gives_no_flags(kernel, monkeypatch):
+    monkeypatch.setattr(_cli, "running_in_a_kernel", lambda: True)
+    monkeypatch.setattr(sys, "argv", KERNEL_ARGV[kernel])
+    assert _cli.command_line_flags() == []
+    parser = _cli.make_parser("test")
+    parser.add_argument("--lr", type=float, default=0.5)
+    assert parser.parse_args().lr == 0.5  # the defaults, not an error about -f
+    assert parser.parse_args(["--lr", "2"]).lr == 2.0  # flags given as a list still count
+
+
+@pytest.mark.parametrize("argv, in_kernel", [
+    (["02_gd_parabola_anim.py", "--lr", "0.6"], False),  # a terminal
+    (["02_gd_parabola_anim.py", "--lr", "0.6"], True),  # %run with flags in a kernel
+    (["01_pattern_classifier.py", "-f"], False),  # no kernel: an unknown flag stays an error
+])
+def test_a_scripts_own_command_line_gives_its_flags(argv, in_kernel, monkeypatch):
+    monkeypatch.setattr(_cli, "running_in_a_kernel", lambda: in_kernel)
+    monkeypatch.setattr(sys, "argv", argv)
+    assert _cli.command_line_flags() == argv[1:]
+
+
+def test_no_kernel_runs_these_tests():
+    assert _cli.running_in_a_kernel() is False  # the notebook tests run their kernels in other processes
+
+
+def test_show_pictures_says_where_each_went(capsys, tmp_path):
+    _cli.show_pictures([tmp_path / "a.png", tmp_path / "b.gif"], ["", " (3 frames)"])
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'a.png'}\nwrote {tmp_path / 'b.gif'} (3 frames)\n"

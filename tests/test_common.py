@@ -31,26 +31,26 @@ def test_training_set_is_the_article_order():
         assert torch.equal(inputs[20 + i], common.pattern_b(i)[0])
 
 
-HELD_OUT_SCALES = [0.25, 0.5, 1.5, 20, 25, 100, 1000, 999999999]  # as docs/reference.md lists them
+def test_training_accuracy_leaves_out_only_the_all_zero_inputs():
+    inputs, labels = common.classifiable_training_set()
+    full_inputs, full_labels = common.training_set()
+    keep = [i for i in range(40) if i % 20 != 0]  # A and B at scale 0 are the same all-zero input
+    assert torch.equal(inputs, full_inputs[keep]) and torch.equal(labels, full_labels[keep])
+    assert all(x.abs().sum() > 0 for x in inputs) and not full_inputs[[0, 20]].any()
 
 
-def test_held_out_set_is_both_patterns_at_the_documented_unseen_scales():
-    inputs, labels = common.held_out_set()
-    assert labels.tolist() == [0] * 8 + [1] * 8
-    for i, scale in enumerate(HELD_OUT_SCALES):
-        assert torch.equal(inputs[i], common.pattern_a(scale)[0])
-        assert torch.equal(inputs[8 + i], common.pattern_b(scale)[0])
-    assert not set(HELD_OUT_SCALES) & set(range(20)), "a held-out scale was used in training"
+TEST_SCALES = [0.25, 0.5, 1.5, 20, 25, 100, 1000, 999999999]  # as docs/reference.md lists them
 
 
-def test_noisy_set_is_ten_copies_with_gaussian_noise_of_ten_percent_of_the_scale():
-    noisy, labels = common.noisy_held_out_set()
-    clean, clean_labels = common.held_out_set()
-    assert noisy.shape == (160, 1, 4, 4) and torch.equal(labels, clean_labels.repeat(10))
-    scales = torch.tensor(HELD_OUT_SCALES * 2).repeat(10).reshape(160, 1, 1, 1)
+def test_test_set_is_ten_noisy_copies_of_both_patterns_at_unseen_scales():
+    noisy, labels = common.noisy_test_set()
+    assert noisy.shape == (160, 1, 4, 4) and labels.tolist() == ([0] * 8 + [1] * 8) * 10
+    clean = torch.cat([common.pattern_a(s) for s in TEST_SCALES] + [common.pattern_b(s) for s in TEST_SCALES])
+    scales = torch.tensor(TEST_SCALES * 2).repeat(10).reshape(160, 1, 1, 1)
     noise = torch.randn(160, 1, 4, 4, generator=torch.Generator().manual_seed(2024))  # the documented seed
     torch.testing.assert_close(noisy, clean.repeat(10, 1, 1, 1) + 0.1 * scales * noise, rtol=1e-6, atol=0)
-    assert torch.equal(noisy, common.noisy_held_out_set()[0])  # the same set every time
+    assert torch.equal(noisy, common.noisy_test_set()[0])  # the same set every time
+    assert not set(TEST_SCALES) & set(range(20)), "a test scale was used in training"
 
 
 # --- the network ------------------------------------------------------------
@@ -119,9 +119,19 @@ def test_evaluate_reports_the_three_measures_against_their_own_sets():
     filter_a = torch.zeros(4, 4)
     filter_a[:, [1, 3]] = 1.0
     always_a = model_with_filters(filter_a, torch.zeros(4, 4))  # predicts A for every non-negative input
-    noisy, noisy_labels = common.noisy_held_out_set()
-    expected_noisy = 100.0 * (common.predict(always_a, noisy) == noisy_labels).sum().item() / len(noisy_labels)
-    assert common.evaluate(always_a) == {"article_check": True, "accuracy": 50.0, "noisy_accuracy": expected_noisy}
+    noisy, noisy_labels = common.noisy_test_set()
+    expected_test = 100.0 * (common.predict(always_a, noisy) == noisy_labels).sum().item() / len(noisy_labels)
+    assert common.evaluate(always_a) == {"train_accuracy": 50.0, "test_accuracy": expected_test,
+                                         "article_check": True}
+
+
+def test_the_articles_check_is_the_prediction_for_a_at_scale_one():
+    """No bias: the class of A at scale 999999999 is the class of A at scale 1, a training sample."""
+    for seed in range(20):
+        torch.manual_seed(seed)
+        model = Test_Conv()
+        at_scale_one = common.predict(model, common.pattern_a(1)).item() == common.LABEL_A
+        assert common.article_check(model) is at_scale_one
 
 
 # --- the closed form --------------------------------------------------------

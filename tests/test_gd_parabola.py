@@ -114,13 +114,13 @@ def test_the_printed_check_when_exact_or_zero(parabola, capsys):
     assert lines[5] == "  absolute difference 1.00e-30"
 
 
-def test_the_table_shows_x_f_and_the_slope_at_nine_steps(parabola, capsys):
-    xs = parabola.descend(1.0, 0.25, 16)
+def test_the_table_shows_x_f_and_the_slope_at_nine_steps_of_a_long_run(parabola, capsys):
+    xs = parabola.descend(1.0, 0.25, 40)
     parabola.show_descent(xs, 0.25)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Gradient descent on f(x) = x^2 from x0 = 1, lr = 0.25"
     rows = [line.split() for line in lines[2:]]
-    assert [int(row[0]) for row in rows] == [0, 2, 4, 6, 8, 10, 12, 14, 16]
+    assert [int(row[0]) for row in rows] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
     for step, x, f, slope in rows:
         assert (float(x), float(f), float(slope)) == pytest.approx((0.5 ** int(step), 0.25 ** int(step),
                                                                     2 * 0.5 ** int(step)), rel=1e-5)
@@ -226,9 +226,14 @@ def test_a_run_stopped_just_before_its_last_step_says_so(parabola):
     assert parabola.behaviour(parabola.descend(1.0, 1000.0, 1), 1) == "diverges"
 
 
-def test_short_runs_show_every_step_in_the_table(parabola, capsys):
-    parabola.show_descent(parabola.descend(1.0, 0.25, 5), 0.25)
-    assert [int(line.split()[0]) for line in capsys.readouterr().out.splitlines()[2:]] == [0, 1, 2, 3, 4, 5]
+@pytest.mark.parametrize("steps, shown", [(5, list(range(6))), (20, list(range(21))),
+                                          (21, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 21])])
+def test_runs_of_up_to_20_steps_show_every_step_in_the_table(parabola, capsys, steps, shown):
+    parabola.show_descent(parabola.descend(1.0, 0.6, steps), 0.6)
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [int(row[0]) for row in rows] == shown
+    if steps <= 20:  # every step shown, so x changes sign from each row to the next, as README promises
+        assert all((float(a[1]) > 0) != (float(b[1]) > 0) for a, b in zip(rows, rows[1:]))
 
 
 @pytest.mark.parametrize("argv, attribute, value", [
@@ -294,3 +299,34 @@ def test_help_names_every_flag_with_its_default(parabola, capsys):
     entries = help_entries(text)
     for flag in ("--lr", "--steps", "--x0", "--frames", "--fps", "--compare", "--out-dir", "--quiet", "--json"):
         assert "(default: " in entries[flag], f"{flag} does not say its default"
+
+
+def test_the_frame_count_printed_is_the_count_in_the_file(parabola, capsys, tmp_path):
+    """A run that stops early repeats its last frame; the GIF holds it once, for longer, and the script says so."""
+    status, out, _ = call_main(parabola, ["--lr", "1.2", "--steps", "100", "--out-dir", tmp_path, "--json"], capsys)
+    report = last_json_line(out)
+    durations, _ = gif_timing(report["gif"])
+    assert status == 0 and report["frames"] == len(durations) < 101
+    assert f"wrote {report['gif']} ({len(durations)} frames)" in out.splitlines()
+
+
+def test_compare_says_which_runs_stalled_among_float32s_smallest_numbers(parabola, capsys):
+    runs = parabola.compare_learning_rates([0.01, 0.1, 0.9, 1.05], 1.0, 800)
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert abs(runs[1][-1]) == abs(runs[2][-1]) == 2.0**-148  # 2.8026e-45: twice the smallest float32 above 0
+    for lr, line in zip((0.1, 0.9), lines[1:3]):
+        assert line.endswith(f"x after 800 steps = 2.8026e-45 (stalled: among float32's subnormal numbers |x| "
+                             f"times 0.8 rounds back to |x|; the closed form says {(1 - 2 * lr) ** 800:.2g})")
+    assert torch.tensor(2.0**-148) * 0.8 == torch.tensor(2.0**-148)  # as docs/glossary.md says: 2.8e-45 stays
+    assert "stalled" not in lines[0] and lines[3].endswith("(stopped: step 73 would take |x| past 1000)")
+
+
+@pytest.mark.parametrize("xs, lr, stalled", [
+    ([1.0, 0.5, 0.25], 0.25, False),  # exact halving, far from the subnormals
+    ([1e-45, 1e-45], 0.1, True),  # stuck below float32's smallest normal number while the closed form shrinks
+    ([1e-45, 0.0], 0.25, False),  # reached 0: nothing stalled
+    ([1e-39, 8e-40], 0.1, False),  # subnormal, but still shrinking
+    ([1.0], 0.1, False),  # no step at all
+])
+def test_stall_note_by_hand(parabola, xs, lr, stalled):
+    assert bool(parabola.stall_note(xs, lr)) is stalled

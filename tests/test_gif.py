@@ -20,23 +20,33 @@ BLUE, ORANGE = (31, 119, 180), (255, 127, 14)  # matplotlib's tab:blue and tab:o
 # --- frame spacing ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("steps, frames, expected", [
-    (100, 5, [0, 2, 9, 31, 100]),  # round(101 ** (i / 4)) - 1, worked out by hand
+    (100, 5, [0, 3, 10, 31, 100]),  # round(101 ** (i / 4)) - 1 = 2, 9, 31, worked out by hand; 2 and 9 made odd gaps
     (5, 3, [0, 1, 5]),  # the log target for frame 1 is step 1.45 -> 1
     (10, 11, list(range(11))),  # as many frames as steps + 1: every step
     (10, 2, [0, 10]),
+    (6, 6, [0, 1, 2, 3, 4, 6]),  # no room left to make the last gap odd: the last frame is the last step
 ])
 def test_pick_frames_by_hand(steps, frames, expected):
     assert _gif.pick_frames(steps, frames) == expected
 
 
-@pytest.mark.parametrize("steps, frames", [(800, 120), (1000, 500), (100_000, 120)])
-def test_pick_frames_show_every_early_step_then_space_evenly_in_log(steps, frames):
+@pytest.mark.parametrize("steps, frames", [(800, 120), (1000, 500), (100_000, 120), (800, 800)])
+def test_pick_frames_show_every_early_step_then_space_evenly_in_log_with_odd_gaps(steps, frames):
     picked = _gif.pick_frames(steps, frames)
     assert len(picked) == frames and picked[0] == 0 and picked[-1] == steps
-    assert all(a < b for a, b in zip(picked, picked[1:]))
+    gaps = [b - a for a, b in zip(picked, picked[1:])]
+    assert all(gap % 2 == 1 for gap in gaps[:-1])  # an oscillating run changes side at every frame
     ratio = math.log(steps + 1) / (frames - 1)  # the even step in log(step + 1)
-    for i, step in enumerate(picked):
-        assert step == i or abs(math.log(step + 1) - i * ratio) <= math.log((step + 1) / (step + 0.5))  # rounding
+    for i, step in enumerate(picked[1:-1], start=1):
+        # rounding to a whole step, and one more step for an odd gap
+        assert step == i or abs(math.log(step + 1) - i * ratio) <= math.log((step + 1) / (step - 1))
+
+
+def test_an_oscillating_run_changes_side_at_every_frame(parabola):
+    xs = parabola.descend(1.0, 0.9, 800)
+    shown = [xs[step] for step in _gif.pick_frames(800, 120)]
+    moving = [x for x in shown if abs(x) > 1e-40]  # before x stalls at float32's smallest values
+    assert len(moving) > 100 and all(a * b < 0 for a, b in zip(moving, moving[1:]))
 
 
 @pytest.mark.parametrize("frames", [1, 12])
@@ -80,9 +90,9 @@ def two_descents(parabola, tmp_path, monkeypatch):
     """A --compare GIF of a halving run (lr 0.25) and a diverging one (lr 1.2), one frame per step."""
     captions = record_captions(monkeypatch)
     runs = [parabola.descend(1.0, lr, 30) for lr in (0.25, 1.2)]
-    panels = [parabola.panel(f"lr {lr}", xs, 30) for lr, xs in zip((0.25, 1.2), runs)]
+    panels = [parabola.panel(f"lr {lr}", xs, 30, single=False) for lr, xs in zip((0.25, 1.2), runs)]
     path = tmp_path / "descents.gif"
-    assert _figures.stage2_descent_gif(panels, 1.0, 30, 31, 20, path) == 31
+    assert parabola.animate(panels, 30, 31, 20, path) == 31
     return runs, captions, frames_of(path), gif_timing(path)[1]
 
 
@@ -114,8 +124,8 @@ def test_a_diverging_panel_is_three_times_as_wide(parabola, tmp_path, monkeypatc
     start_recording = _gif.FrameRecorder.__init__
     monkeypatch.setattr(_gif.FrameRecorder, "__init__",
                         lambda self, figure, moving: figures.append(figure) or start_recording(self, figure, moving))
-    panels = [parabola.panel(f"lr {lr}", parabola.descend(-2.0, lr, 10), 10) for lr in (0.1, 1.2)]
-    _figures.stage2_descent_gif(panels, -2.0, 10, 11, 20, tmp_path / "wide.gif")
+    panels = [parabola.panel(f"lr {lr}", parabola.descend(-2.0, lr, 10), 10, single=False) for lr in (0.1, 1.2)]
+    parabola.animate(panels, 10, 11, 20, tmp_path / "wide.gif")
     calm, diverging = figures[0].axes
     assert calm.get_xlim() == pytest.approx((-2.1, 2.1)) and diverging.get_xlim() == pytest.approx((-6.3, 6.3))
 
@@ -153,7 +163,7 @@ def test_local_minima_markers_follow_their_runs(custom_optimizer, tmp_path, monk
 def test_frames_hold_for_their_time_and_the_last_one_longer(parabola, tmp_path):
     xs = parabola.descend(1.0, 0.25, 5)
     path = tmp_path / "short.gif"
-    _figures.stage2_descent_gif([parabola.panel("t", xs, 5)], 1.0, 5, 6, 10, path)
+    parabola.animate([parabola.panel("t", xs, 5)], 5, 6, 10, path)
     durations, loop = gif_timing(path)
     assert durations == [100, 100, 100, 100, 100, 1500] and loop == 0
 
@@ -161,7 +171,7 @@ def test_frames_hold_for_their_time_and_the_last_one_longer(parabola, tmp_path):
 def test_the_slowest_frame_rate_holds_each_frame_ten_seconds(parabola, tmp_path):
     xs = parabola.descend(1.0, 0.25, 2)
     path = tmp_path / "slow.gif"
-    _figures.stage2_descent_gif([parabola.panel("t", xs, 2)], 1.0, 2, 3, 0.1, path)  # --fps 0.1
+    parabola.animate([parabola.panel("t", xs, 2)], 2, 3, 0.1, path)  # --fps 0.1
     assert gif_timing(path)[0] == [10_000] * 3
 
 
@@ -213,4 +223,41 @@ def test_the_loss_plot_shades_pattern_b_steps_and_labels_them_once(epochs, tmp_p
     spans = [(patch.get_x(), patch.get_x() + patch.get_width()) for patch in axes.patches]
     assert spans == [(40 * epoch + 20.5, 40 * epoch + 40.5) for epoch in range(epochs)]
     assert all(patch.get_linewidth() == 0 for patch in axes.patches)  # no outline to mistake for a boundary
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["pattern B samples"]
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+        "ln 4: the loss of an all-zero input", "pattern B samples"]
+    (ln4,) = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
+    assert ln4.get_ydata() == pytest.approx([math.log(4)] * 2)
+
+
+def test_identical_frames_merge_into_one_that_shows_for_longer(parabola, tmp_path):
+    xs = parabola.descend(1.0, 1.2, 30)  # stops after step 20: later frames repeat its last picture
+    path = tmp_path / "stopped.gif"
+    frames = parabola.animate([parabola.single_panel(1.2, xs, 30)], 30, 31, 10, path)
+    durations, _ = gif_timing(path)
+    assert frames == len(durations) == len(frames_of(path)) < 31
+    assert sum(durations) == 30 * 100 + 1500  # the same time on screen: 30 frames of 0.1 s, the last held 1.5 s
+    assert durations[:-1] == [100] * (frames - 1)
+
+
+def test_move_to_step_is_an_update_function_that_funcanimation_can_drive(parabola, tmp_path):
+    """README: FuncAnimation(figure, update, frames) could drive the lesson's update function as it stands;
+    frame by frame, its GIF puts the point where the recorder's GIF puts it."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    run = parabola.panel("halving", parabola.descend(1.0, 0.25, 3), 3)
+    figure, (axes,) = _figures.descent_figure(1)
+    parts = parabola.draw_panel(axes, run)
+
+    def update(frame):
+        parabola.move_to_step(parts, run, list(range(frame + 1)))
+        return list(parts.values())
+
+    FuncAnimation(figure, update, frames=4).save(tmp_path / "funcanimation.gif", writer=PillowWriter(fps=10))
+    parabola.animate([run], 3, 4, 10, tmp_path / "recorder.gif")
+    theirs, ours = frames_of(tmp_path / "funcanimation.gif"), frames_of(tmp_path / "recorder.gif")
+    below_caption = slice(50, None)  # the recorder writes a caption at the top; FuncAnimation does not
+    assert len(theirs) == len(ours) == 4
+    for index, (their_frame, our_frame) in enumerate(zip(theirs, ours)):
+        changed = np.abs(their_frame[below_caption] - our_frame[below_caption]).max(axis=2) > 64
+        moved = np.abs(ours[index - 1][below_caption] - our_frame[below_caption]).max(axis=2) > 64
+        assert changed.sum() == 0 and (index == 0 or moved.sum() > 200)  # the same picture, and it moves

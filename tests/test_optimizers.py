@@ -314,3 +314,17 @@ def test_the_articles_update_is_close_but_not_always_the_same_bits():
     article = param.clone().add_(grad * -0.1)
     torch.testing.assert_close(fused, article)
     assert not torch.equal(fused, article)
+
+
+@pytest.mark.parametrize("set_to_none", [True, False])
+def test_either_kind_of_zero_grad_keeps_them_equal(pair, set_to_none):
+    """zero_grad(set_to_none=False) zeroes each .grad in place: an optimizer that kept p.grad
+    itself (say, as its first velocity, without clone()) would see it wiped."""
+    model, twin = twin_models(7)
+    ours, theirs = pair(model.parameters(), twin.parameters())
+    for step in range(5):
+        for m, optimizer in ((model, ours), (twin, theirs)):
+            optimizer.zero_grad(set_to_none=set_to_none)
+            loss_of(m, step).backward()
+            optimizer.step()
+        assert_same_bits(model, twin)

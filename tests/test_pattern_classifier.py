@@ -4,6 +4,7 @@ and dot products in place of the network."""
 
 import io
 import math
+import statistics
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from torch import nn
 import _cli
 import common
 from common import Test_Conv
-from conftest import articles_loop, call_main, held_out_accuracy, help_entries, help_text, last_json_line
+from conftest import articles_loop, call_main, dot_product_accuracy, help_entries, help_text, last_json_line
 
 FLOAT32_LN4 = torch.tensor(math.log(4), dtype=torch.float32).item()  # the article's first loss, 1.3862943649291992
 
@@ -77,15 +78,15 @@ def test_shuffled_training_separates_the_patterns(classifier, seed):
     model = Test_Conv()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
     classifier.train(model, optimizer, 2, "shuffled", seed, verbose=False)
-    assert held_out_accuracy(model.conv.weight.detach(), *common.held_out_set()) == 100.0
+    assert dot_product_accuracy(model.conv.weight.detach(), *common.classifiable_training_set()) == 100.0
 
 
-def test_train_prints_every_fifth_loss_and_nothing_when_not_verbose(classifier, capsys):
+def test_train_prints_the_first_and_every_fifth_loss_and_nothing_when_not_verbose(classifier, capsys):
     torch.manual_seed(0)
     model = Test_Conv()
     losses = classifier.train(model, torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9))
     expected = [f"  epoch {e}  step {s:2d}/40  loss {losses[40 * (e - 1) + s - 1]:.7g}"
-                for e in (1, 2) for s in range(5, 41, 5)]
+                for e in (1, 2) for s in (1, 5, 10, 15, 20, 25, 30, 35, 40)]
     assert capsys.readouterr().out.splitlines() == expected
     classifier.train(model, torch.optim.SGD(model.parameters(), lr=0.001), verbose=False)
     assert capsys.readouterr().out == ""
@@ -151,47 +152,93 @@ def test_default_run_accuracies_are_recomputed_by_dot_products(default_run):
     torch.manual_seed(0)
     start = Test_Conv().conv.weight.detach()
     trained = articles_loop(seed=0)[0].conv.weight.detach()
-    held_out, noisy = common.held_out_set(), common.noisy_held_out_set()
-    assert report["accuracy_before"] == held_out_accuracy(start, *held_out) == 50.0
-    assert report["accuracy_after"] == held_out_accuracy(trained, *held_out) == 100.0
-    assert report["noisy_accuracy_before"] == held_out_accuracy(start, *noisy)
-    assert report["noisy_accuracy_after"] == held_out_accuracy(trained, *noisy)
-    assert 90 < report["noisy_accuracy_after"] < 100  # a number below 100%, pinned exactly above
+    training, test = common.classifiable_training_set(), common.noisy_test_set()
+    assert report["train_accuracy_before"] == dot_product_accuracy(start, *training) == 50.0
+    assert report["train_accuracy_after"] == dot_product_accuracy(trained, *training) == 100.0
+    assert report["test_accuracy_before"] == dot_product_accuracy(start, *test)
+    assert report["test_accuracy_after"] == dot_product_accuracy(trained, *test)
+    assert 90 < report["test_accuracy_after"] < 100  # a number below 100%, pinned exactly above
+    assert {"accuracy_before", "noisy_accuracy_after"}.isdisjoint(report)  # the old names are gone
 
 
-def test_the_same_pattern_lies_farther_apart_than_two_different_ones(default_run):
-    """Test_Conv is linear: MSE(out(A), out(10A)) = 81 * mean(out(A)^2), and out(B) - out(A) = out(B - A)."""
+def outputs_by_hand(weight):
+    """(MSE between the outputs for A and 10*A, MSE for A and B, classes of A, 10*A, B) from dot products.
+
+    Test_Conv is linear: out(10A) - out(A) = 9 out(A), and out(B) - out(A) = out(B - A).
+    """
+    weight = weight.double().reshape(4, 16)
+    out_a = weight @ common.pattern_a(1).double().reshape(16)
+    out_b = weight @ common.pattern_b(1).double().reshape(16)
+    same = (81 * out_a**2).mean().item()
+    different = ((out_b - out_a) ** 2).mean().item()
+    return same, different, [int(out_a.argmax()), int((10 * out_a).argmax()), int(out_b.argmax())]
+
+
+def test_distances_and_classes_before_and_after_training(default_run):
     report = last_json_line(default_run[0].stdout)
     torch.manual_seed(0)
-    weight = Test_Conv().conv.weight.detach().double().reshape(4, 16)
-    out_a = weight @ common.pattern_a(1).double().reshape(16)
-    out_b_minus_a = weight @ (common.pattern_b(1) - common.pattern_a(1)).double().reshape(16)
-    assert report["mse_same_pattern"] == pytest.approx(81 * (out_a**2).mean().item(), rel=1e-5)
-    assert report["mse_different_patterns"] == pytest.approx((out_b_minus_a**2).mean().item(), rel=1e-5)
-    assert report["mse_same_pattern"] > report["mse_different_patterns"]
+    start = Test_Conv().conv.weight.detach()
+    trained = articles_loop(seed=0)[0].conv.weight.detach()
+    for weight, when in ((start, ""), (trained, "_after")):
+        same, different, classes = outputs_by_hand(weight)
+        assert report[f"mse_same_pattern{when}"] == pytest.approx(same, rel=1e-5)
+        assert report[f"mse_different_patterns{when}"] == pytest.approx(different, rel=1e-5)
+        assert report[f"mse_same_pattern{when}"] > report[f"mse_different_patterns{when}"]  # trained or not
+    assert report["predicted_before"] == outputs_by_hand(start)[2] == [1, 1, 1]
+    assert report["predicted_after"] == outputs_by_hand(trained)[2] == [0, 0, 1]
     lines = default_run[0].stdout.splitlines()
-    start = lines.index("An untrained network only filters. Distances between its outputs (mean squared error):")
-    assert lines[start + 1 : start + 4] == [
-        f"  A and 10*A, the same pattern:    {report['mse_same_pattern']:.4g}",
-        f"  A and B, two different patterns: {report['mse_different_patterns']:.4g}",
-        "  The same pattern lies farther apart: no threshold on a distance says 'same'. Training will."]
+    for which, when, classes in (("untrained", "", "A 1, 10*A 1, B 1"), ("trained", "_after", "A 0, 10*A 0, B 1")):
+        start = lines.index(f"The {which} network's four outputs for A, 10*A and B:")
+        assert lines[start + 1 : start + 5] == [
+            f"  distance between the outputs for A and 10*A, the same pattern: "
+            f"{report['mse_same_pattern' + when]:.4g} (mean squared error)",
+            f"  distance between the outputs for A and B, different patterns:  "
+            f"{report['mse_different_patterns' + when]:.4g}",
+            "  -> the same pattern lies farther apart than two different ones: a distance is no verdict",
+            f"  predicted class (the largest output): {classes} (right: A 0, 10*A 0, B 1)"]
+
+
+def test_the_distance_verdict_follows_the_numbers(classifier, capsys):
+    """A network that puts A near 0 puts A and B farther apart: the printed line must say so."""
+    model = Test_Conv()
+    with torch.no_grad():
+        model.conv.weight.zero_()
+        model.conv.weight[1, 0, 0, 0] = 1.0  # a cell only B has: out(A) = 0, out(B) = (0, 1, 0, 0)
+    outputs = classifier.show_outputs(model, "hand-made")
+    assert outputs["mse_same_pattern"] == 0.0 < outputs["mse_different_patterns"] == 0.25
+    assert "  -> here A and B lie farther apart, yet c*A drifts away from A as c grows: a distance is no verdict" \
+        in capsys.readouterr().out.splitlines()
 
 
 def test_default_output_says_what_was_measured(default_run):
     result, out_dir = default_run
     report = last_json_line(result.stdout)
     lines = result.stdout.splitlines()
-    assert (f"Before training: A at scale 999999999 classified as A: no | held-out accuracy 50.0% | "
-            f"noisy held-out {report['noisy_accuracy_before']:.1f}%") in lines
-    assert (f"After training:  A at scale 999999999 classified as A: yes | held-out accuracy 100.0% | "
-            f"noisy held-out {report['noisy_accuracy_after']:.1f}%") in lines
+    assert (f"Before training: training accuracy 50.0% | test accuracy {report['test_accuracy_before']:.1f}% | "
+            "the article's check (A at scale 999999999 called A): no") in lines
+    assert (f"After training: training accuracy 100.0% | test accuracy {report['test_accuracy_after']:.1f}% | "
+            "the article's check (A at scale 999999999 called A): yes") in lines
     assert "Training: 2 epochs x 40 samples (sequential order), SGD lr=0.001 momentum=0.9" in lines
+    assert "  epoch 1  step  1/40  loss 1.386294" in lines  # ln 4, the first loss, on screen
+    assert "  highest loss 11.03 at epoch 2, step 8: A at scale 7" in lines
+    assert max(report["losses"]) == report["losses"][40 + 7] and f"{max(report['losses']):.4g}" == "11.03"
     assert lines[-3:-1] == [f"wrote {out_dir / '01_loss.png'}", f"wrote {out_dir / '01_filters.png'}"]
+
+
+@pytest.mark.parametrize("order, seed", [("sequential", 0), ("shuffled", 0), ("shuffled", 3)])
+def test_the_highest_loss_names_its_step_and_sample(classifier, capsys, order, seed):
+    losses = [0.5] * 80
+    peak = 53  # epoch 2, step 14
+    losses[peak] = 7.0
+    classifier.show_highest_loss(losses, order, seed)
+    sample = classifier.sample_order(40, 2, order, seed)[1][13]
+    name = f"{'AB'[sample >= 20]} at scale {sample % 20}"
+    assert capsys.readouterr().out == f"  highest loss 7 at epoch 2, step 14: {name}\n"
 
 
 def test_default_output_fits_on_one_screen_and_shows_the_patterns(default_run):
     lines = default_run[0].stdout.splitlines()[:-1]  # the last line is --json's
-    assert len(lines) <= 40
+    assert len(lines) <= 48
     assert lines[2:6] == ["  0 1 0 1               1 1 1 1", "  0 1 0 1               0 1 0 1",
                           "  0 1 0 1               0 1 0 1", "  0 1 0 1               1 1 1 1"]
     assert "  epoch 2  step 40/40  loss 0" in lines
@@ -225,7 +272,9 @@ def test_flags_reach_the_run(classifier, capsys):
 
 def test_learning_rate_zero_learns_nothing(classifier, capsys):
     report = last_json_line(call_main(classifier, ["--no-plots", "--quiet", "--json", "--lr", "0"], capsys)[1])
-    assert report["accuracy_after"] == report["accuracy_before"]
+    for name in ("train_accuracy", "test_accuracy", "predicted"):
+        assert report[f"{name}_after"] == report[f"{name}_before"]
+    assert report["mse_same_pattern_after"] == report["mse_same_pattern"]
 
 
 # --- flags at their limits ------------------------------------------------------------
@@ -303,41 +352,89 @@ def test_help_names_every_flag_with_its_default(classifier, capsys):
 
 # --- the sweep ----------------------------------------------------------------------
 
+def test_initial_weights_are_those_test_conv_starts_from(classifier):
+    seeds = [0, 1, 5, 2**63 - 1]
+    for seed, weight in zip(seeds, classifier.initial_weights(seeds), strict=True):
+        torch.manual_seed(seed)
+        assert torch.equal(weight, Test_Conv().conv.weight.detach())
+
+
 @pytest.mark.parametrize("order", ["sequential", "shuffled"])
 def test_sweep_trains_each_seed_as_a_separate_run_would(classifier, order):
     seeds = range(6)
     weights = classifier.train_many(seeds, order, 2, 0.001, 0.9)
-    held_out = common.held_out_set()
-    swept = classifier.run_accuracies(weights, *held_out)
+    test_set = common.noisy_test_set()
+    swept = classifier.run_accuracies(weights, *test_set)
     for seed in seeds:
         indices = sum(classifier.sample_order(40, 2, order, seed), [])
         model, _ = articles_loop(seed, order_indices=indices)
         torch.testing.assert_close(weights[seed], model.conv.weight.detach(), rtol=1e-4, atol=1e-5)
-        assert swept[seed] == held_out_accuracy(model.conv.weight.detach(), *held_out)
+        assert swept[seed] == dot_product_accuracy(model.conv.weight.detach(), *test_set)
 
 
-def test_sweep_counts_only_perfect_runs_and_draws_them(classifier, capsys, tmp_path):
+def wilson_by_the_quadratic(k, n, z=1.96):
+    """The Wilson interval's ends are the rates p where (k/n - p)^2 = z^2 p (1 - p) / n: a quadratic's roots."""
+    a, b, c = 1 + z * z / n, -(2 * k / n + z * z / n), (k / n) ** 2
+    root = math.sqrt(b * b - 4 * a * c)
+    return 100 * (-b - root) / (2 * a), 100 * (-b + root) / (2 * a)
+
+
+@pytest.mark.parametrize("k, n", [(77, 100), (100, 100), (0, 100), (1, 1), (8313, 10000), (3, 8)])
+def test_wilson_interval_solves_its_defining_equation(classifier, k, n):
+    assert classifier.wilson_interval(k, n) == pytest.approx(wilson_by_the_quadratic(k, n), abs=1e-9)
+
+
+def test_wilson_interval_of_77_in_100_as_published_tables_give_it(classifier):
+    assert [round(end, 1) for end in classifier.wilson_interval(77, 100)] == [67.8, 84.2]
+
+
+def test_mean_interval_is_the_mean_plus_minus_two_standard_errors(classifier):
+    values = [90.0, 50.0, 87.5, 62.5, 80.0]
+    mean, (low, high) = classifier.mean_interval(values)
+    standard_error = statistics.stdev(values) / math.sqrt(len(values))
+    assert mean == statistics.mean(values) == 74.0
+    assert (low, high) == pytest.approx((74.0 - 1.96 * standard_error, 74.0 + 1.96 * standard_error))
+    assert 0 < low and high < 100
+    assert classifier.mean_interval([88.0]) == (88.0, None)  # one run: no spread to measure
+
+
+def test_mean_interval_stays_within_0_and_100(classifier):
+    _, (low, high) = classifier.mean_interval([100.0] * 99 + [98.75])
+    assert high == 100.0 and low < 100.0
+    _, (low, _) = classifier.mean_interval([0.0] * 99 + [1.25])
+    assert low == 0.0
+
+
+def test_sweep_counts_the_runs_that_learned_their_training_set_and_draws_them(classifier, capsys, tmp_path):
     status, out, _ = call_main(classifier, ["--sweep", "8", "--out-dir", tmp_path, "--json"], capsys)
     report = last_json_line(out)
     assert status == 0 and set(report) == {"sweep", "outputs"}
-    held_out = common.held_out_set()
+    training, test = common.classifiable_training_set(), common.noisy_test_set()
     for order in ("sequential", "shuffled"):
-        accuracies = []
+        learned, test_accuracies = 0, []
         for seed in range(8):
             model, _ = articles_loop(seed, order_indices=sum(classifier.sample_order(40, 2, order, seed), []))
-            accuracies.append(held_out_accuracy(model.conv.weight.detach(), *held_out))
-        assert report["sweep"][order] == {"runs": 8, "succeeded": accuracies.count(100.0)}
-        assert f"{order:>10} order: {accuracies.count(100.0)} of 8 seeds reached 100%" in out
+            learned += dot_product_accuracy(model.conv.weight.detach(), *training) == 100.0
+            test_accuracies.append(dot_product_accuracy(model.conv.weight.detach(), *test))
+        summary = report["sweep"][order]
+        mean = statistics.mean(test_accuracies)
+        assert (summary["runs"], summary["learned_training_set"]) == (8, learned)
+        assert summary["mean_test_accuracy"] == pytest.approx(mean, abs=1e-9)
+        assert summary["learned_training_set_95ci"] == pytest.approx(wilson_by_the_quadratic(learned, 8))
+        assert f"{order:>10} order: {learned} of 8 runs learned their training set (95% Wilson interval" in out
+        assert f"mean test accuracy {mean:.2f}%" in out
     assert report["outputs"] == [str(tmp_path / "01_sweep.png")] and (tmp_path / "01_sweep.png").exists()
 
 
-def test_sweep_counts_a_near_miss_as_a_failure(classifier, monkeypatch, capsys):
-    near_misses = [100.0, 99.375, 93.75, 100.0, 50.0]
+def test_sweep_counts_a_near_miss_as_not_learned(classifier, monkeypatch, capsys):
+    near_misses = [100.0, 97.36842105263158, 50.0, 100.0, 0.0]
     monkeypatch.setattr(classifier, "run_accuracies", lambda weights, inputs, labels: near_misses[: len(weights)])
     results = classifier.sweep(5)
-    assert results["sequential"]["succeeded"] == results["shuffled"]["succeeded"] == 2
+    assert results["sequential"]["summary"]["learned_training_set"] == 2
+    assert results["shuffled"]["summary"]["learned_training_set"] == 2
     out = capsys.readouterr().out
-    assert "2 of 5 seeds reached 100% on the held-out set; mean noisy held-out accuracy 88.6%" in out
+    low, high = wilson_by_the_quadratic(2, 5)
+    assert f"2 of 5 runs learned their training set (95% Wilson interval {low:.2f}% to {high:.2f}%)" in out
 
 
 class Terminal(io.StringIO):
@@ -346,7 +443,7 @@ class Terminal(io.StringIO):
 
 
 @pytest.mark.parametrize("chunk, seeds, shown", [(2, 3, (2, 3, 5, 6)),
-                                                 (None, 150, (100, 150, 250, 300))])  # None: the script's 100
+                                                 (None, 2600, (2500, 2600, 5100, 5200))])  # None: the script's 2500
 def test_sweep_shows_progress_on_a_terminal(classifier, monkeypatch, chunk, seeds, shown):
     if chunk:
         monkeypatch.setattr(classifier, "SWEEP_CHUNK", chunk)
@@ -363,7 +460,7 @@ def test_sweep_stops_on_an_infinite_loss_from_finite_logits(classifier, monkeypa
     # -2e38 and 2e38, both finite, and a loss of 2e38 - (-2e38) = 4e38, past float32's largest
     weight = torch.zeros(4, 1, 4, 4)
     weight[0, 0][:, [1, 3]], weight[1, 0][:, [1, 3]] = -2.5e37, 2.5e37
-    monkeypatch.setattr(classifier, "initial_weights", lambda seed: weight)
+    monkeypatch.setattr(classifier, "initial_weights", lambda seeds: weight.repeat(len(seeds), 1, 1, 1, 1))
     with pytest.raises(_cli.TrainingDiverged, match=r"\(seed 0, sequential order\): the loss became inf at epoch 1, "
                                                     r"step 2;"):
         classifier.train_many(range(2), "sequential", 2, 0.0, 0.9)

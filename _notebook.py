@@ -1,0 +1,59 @@
+"""Machinery, not lesson: a learner need not read this file.
+
+What the notebooks' first cell prints: the versions of the libraries that
+this kernel runs, beside those the lessons were tested with (requirements.txt)
+and the oldest ones checked (docs/reference.md says how). Hosted notebooks
+such as Colab come with their own, often older, torch: the lessons do not
+reinstall it.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+REQUIREMENTS = Path(__file__).resolve().parent / "requirements.txt"
+LIBRARIES = ("torch", "numpy", "matplotlib", "pillow")
+OLDEST_CHECKED = {"torch": "2.11.0", "numpy": "2.1.3", "matplotlib": "3.10.0", "pillow": "11.0.0"}
+
+
+def pinned_versions(requirements=REQUIREMENTS):
+    """{name: version} of every `name==version` line in requirements.txt."""
+    pins = {}
+    for line in requirements.read_text().splitlines():
+        name, separator, pinned = line.partition("#")[0].strip().partition("==")
+        if separator:
+            pins[name.lower()] = pinned
+    return pins
+
+
+def installed_version(name):
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def release(text):
+    """A version's release numbers, for comparing: '2.13.0+cpu' -> (2, 13, 0)."""
+    numbers = []
+    for part in text.split("+")[0].split("."):
+        digits = "".join(c for c in part if c.isdigit()) if part[:1].isdigit() else ""
+        if not digits:
+            break
+        numbers.append(int(digits))
+    return tuple(numbers)
+
+
+def show_versions():
+    """Print each library's version here, the tested pin, and the oldest version checked."""
+    pins = pinned_versions()
+    print(f"  {'library':<12}{'here':<16}{'tested with':<14}oldest checked")
+    off_pins = []
+    for name in LIBRARIES:
+        here = installed_version(name)
+        flag = "  <- older than any version checked" if release(here) < release(OLDEST_CHECKED[name]) else ""
+        print(f"  {name:<12}{here:<16}{pins[name]:<14}{OLDEST_CHECKED[name]}{flag}")
+        if release(here) != release(pins[name]):
+            off_pins.append(name)
+    if off_pins:
+        print(f"Off the tested versions ({', '.join(off_pins)}), numbers may differ in their last digits "
+              "and pictures by a few pixels.")
