@@ -40,22 +40,24 @@ PRINT_EVERY = 5  # print the loss at step 1 and every 5th step; --json has every
 # %% [markdown]
 # ## The article's stage
 #
-# Pattern A has columns 1 and 3 set; pattern B is A plus its top and bottom
-# rows. `Test_Conv` (in `common.py`) is one `Conv2d(1, 4, kernel_size=4,
-# bias=False)`: four 4x4 filters, each giving one number per input, its
-# *logit*. The largest of the four logits is the predicted class: A is class 0,
-# B class 1, and classes 2 and 3 belong to no sample.
+# Pattern A has columns 1 and 3 set (counting from 0); pattern B is A plus its
+# top and bottom rows. `Test_Conv` (in `common.py`) is one `Conv2d(1, 4,
+# kernel_size=4, bias=False)`: four 4x4 filters, each giving one number per
+# input, its *logit*. The largest of the four logits is the predicted class: A
+# is class 0, B class 1, and classes 2 and 3 belong to no sample.
 #
-# The article first feeds an untrained network A, a scaled A and B, and
-# compares the outputs by their distance. The distances say that A and 10*A
-# differ more than A and B: a network without bias multiplies its outputs by
-# the input's scale, so no threshold on a distance can say "same pattern". The
-# predicted class can: scaling all four logits alike leaves the largest one the
-# largest.
+# The article's "last misunderstanding" fed an untrained network an input, the
+# same input doubled and a very different one, and hoped to read the distance
+# between their outputs as a verdict: "same" or "different". Here the same test
+# with A, 10*A and B shows why that cannot work: a network without bias
+# multiplies its outputs by the input's scale, so A and 10*A, the same pattern,
+# lie farther apart than A and B. The predicted class can say "same": scaling
+# all four logits alike leaves the largest one the largest.
 #
 # Training then shows the network one sample per step, 40 steps an epoch, with
-# SGD and *momentum*: each step moves the weights along a velocity, the sum of
-# all past gradients, each shrunk by 0.9 per step since.
+# SGD and *momentum*: each step moves the weights by the learning rate times a
+# velocity, the sum of all past gradients, each multiplied by 0.9 (kept at 90%)
+# once per step since.
 
 # %%
 def show_patterns():

@@ -49,8 +49,9 @@ ESCAPE = 1000.0  # a one-dimensional run whose |x| passes this has diverged
 # parameter against its gradient. Everything else comes from
 # `torch.optim.Optimizer`: the *param groups* (the parameters, each group with
 # its own settings), `zero_grad`, `state_dict` (the settings and state to save
-# and load), learning-rate schedulers and hooks. `step()` may take a *closure*,
-# a function that computes the loss again; optimizers such as L-BFGS need it.
+# and load), learning-rate schedulers and hooks. `step()` may be given a
+# *closure*, a function that computes the loss again (optimizers such as L-BFGS
+# need it); it is `step()`'s own job to call it.
 #
 # The article writes the update as `p.add_(p.grad * -lr)`: right in exact
 # arithmetic, but it makes a temporary tensor and rounds twice. `p.add_(p.grad,
@@ -113,10 +114,11 @@ def as_scalar(lr):
 # Part 2 puts SimpleGD into stage 1's own training loop, and trains a twin
 # network, from the same initial weights, with `torch.optim.SGD(momentum=0)`.
 # The two end with identical weights, bit for bit. So the "stochastic" in SGD
-# is not in the optimizer: SGD with momentum 0 is plain gradient descent. The
-# randomness of stage 1 comes from its loop, which shows the network one sample
-# per step (so each step follows one sample's gradient, not the whole training
-# set's), in an order that may be shuffled.
+# is not in the optimizer: with momentum 0, SGD is plain gradient descent. It
+# is in the loop, which shows the network one sample per step: each step
+# follows one sample's gradient, not the whole training set's, and with
+# `--order shuffled` the samples come in a random order. In the article's order
+# the loop is not random at all: two seeds differ only in their initial weights.
 
 # %%
 def descend(function, optimizer, x, steps):

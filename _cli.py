@@ -94,9 +94,13 @@ def command_line_flags():
 
 
 def running_in_a_kernel():
-    """True in a Jupyter kernel (a notebook, VS Code's interactive window), where IPython's shell has a kernel."""
-    ipython = sys.modules.get("IPython")
-    return ipython is not None and getattr(ipython.get_ipython(), "kernel", None) is not None
+    """True in a Jupyter kernel's own process (a notebook, VS Code's interactive window).
+
+    The kernel's app is a singleton that exists only there; a program that merely uses
+    Jupyter's libraries (the tests start kernels with nbclient) has none.
+    """
+    kernelapp = sys.modules.get("ipykernel.kernelapp")
+    return kernelapp is not None and kernelapp.IPKernelApp.initialized()
 
 
 def parse_number(text, kind=float):
@@ -220,7 +224,7 @@ def print_json(report):
 def show_pictures(paths, notes=()):
     """Say where each picture went, with an optional note each; in a Jupyter kernel, show it below the cell."""
     for path, note in itertools.zip_longest(paths, notes, fillvalue=""):
-        print(f"wrote {path}{note}")
+        print(f"wrote {shown_path(path)}{note}")
         if running_in_a_kernel():
             from IPython.display import Image, display
 
@@ -230,6 +234,12 @@ def show_pictures(paths, notes=()):
 # ---------------------------------------------------------------------------
 # Writing files: whole or not at all
 # ---------------------------------------------------------------------------
+
+def shown_path(path):
+    """A path as a learner reads it best: relative to the current folder when it lies inside it."""
+    path = Path(path).resolve()
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
 
 def prepare_out_dir(out_dir):
     """Create --out-dir if needed; a RunFailure if it cannot be written."""

@@ -110,7 +110,7 @@ def stage1_sweep(results, orders, path):
         summary = results[order]["summary"]
         low, high = summary["learned_training_set_95ci"]
         axes.text(position, 104, f"{summary['learned_training_set']} of {n_seeds} learned\n"
-                                 f"(95% interval {low:.1f}% to {high:.1f}%)", ha="center", fontsize=9)
+                                 f"(95% interval {low:.2f}% to {high:.2f}%)", ha="center", fontsize=9)
     axes.set(xticks=range(len(orders)), xticklabels=[f"{o} order" for o in orders],
              ylabel="test accuracy (%), on noisy inputs never trained on", ylim=(-5, 118), xlim=(-0.6, 1.6),
              title=f"Stage 1 on seeds 0..{n_seeds - 1}: one dot per training run")

@@ -7,6 +7,7 @@ such as Colab come with their own, often older, torch: the lessons do not
 reinstall it.
 """
 
+import re
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -33,13 +34,15 @@ def installed_version(name):
 
 
 def release(text):
-    """A version's release numbers, for comparing: '2.13.0+cpu' -> (2, 13, 0)."""
+    """A version's release numbers, for comparing: '2.13.0+cpu' -> (2, 13, 0), '3.10.0rc1' -> (3, 10, 0)."""
     numbers = []
     for part in text.split("+")[0].split("."):
-        digits = "".join(c for c in part if c.isdigit()) if part[:1].isdigit() else ""
-        if not digits:
+        leading = re.match(r"\d+", part)
+        if leading is None:
             break
-        numbers.append(int(digits))
+        numbers.append(int(leading.group()))
+        if leading.group() != part:  # '0rc1': a pre-release, nothing after it counts
+            break
     return tuple(numbers)
 
 
@@ -50,7 +53,12 @@ def show_versions():
     off_pins = []
     for name in LIBRARIES:
         here = installed_version(name)
-        flag = "  <- older than any version checked" if release(here) < release(OLDEST_CHECKED[name]) else ""
+        if here == "not installed":
+            flag = "  <- missing"
+        elif release(here) < release(OLDEST_CHECKED[name]):
+            flag = "  <- older than any version checked"
+        else:
+            flag = ""
         print(f"  {name:<12}{here:<16}{pins[name]:<14}{OLDEST_CHECKED[name]}{flag}")
         if release(here) != release(pins[name]):
             off_pins.append(name)

@@ -110,8 +110,8 @@ def accuracy(model, inputs, labels):
 def article_check(model):
     """The article's only test: is pattern A at scale 999999999 classified as A?
 
-    For a bias-free network that is the prediction for A at scale 1, a training
-    sample: the article's check is a training accuracy in disguise.
+    For a bias-free network that is the prediction for A at scale 1: the
+    article's check is a training sample in disguise.
     """
     return accuracy(model, pattern_a(ARTICLE_CHECK_SCALE), torch.tensor([LABEL_A])) == 100.0
 

@@ -15,6 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+import jupyter_client.kernelspec
 import nbclient
 import nbformat
 import numpy as np
@@ -177,14 +178,19 @@ class Background:
     """The slow runs (each imports torch afresh), done in threads while the in-process tests run.
 
     One run at a time while this process has tests of its own to run, so that the two share the
-    two cores of a small machine; two at a time once a test waits for a result. The longest runs
-    go first, so that no core sits idle at the end.
+    two cores of a small machine; two at a time once a test waits for a result, when this process
+    also does the runs that are its own (ScriptInThisProcess). The longest runs go first, so that
+    no core sits idle at the end.
     """
 
     def __init__(self):
         self.jobs, self.queue, self.workers = {}, queue.Queue(), 0
 
     def start(self, jobs):
+        if any(isinstance(job, BackgroundNotebook) for job in jobs.values()):
+            # Import what starting a kernel imports (IPython among it) here, in the main thread: a module
+            # half-imported by a worker while a test touches it fails in both threads.
+            jupyter_client.kernelspec.KernelSpecManager().get_kernel_spec("python3")
         self.jobs.update(jobs)
         for job in jobs.values():
             self.queue.put(job)
@@ -197,6 +203,9 @@ class Background:
     def waiting(self):
         if self.workers == 1:
             self.add_worker()
+            for job in self.jobs.values():
+                if isinstance(job, ScriptInThisProcess) and not job.done.is_set():
+                    job.run()
 
     def work(self):
         while True:

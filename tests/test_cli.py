@@ -6,10 +6,12 @@ import io
 import os
 import stat
 import sys
+from pathlib import Path
 
 import pytest
 
 import _cli
+import _notebook
 
 # --- flags: both sides of every limit -------------------------------------------
 
@@ -307,6 +309,50 @@ def test_no_kernel_runs_these_tests():
     assert _cli.running_in_a_kernel() is False  # the notebook tests run their kernels in other processes
 
 
+def test_a_picture_inside_the_current_folder_is_named_from_there(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert str(_cli.shown_path(tmp_path / "outputs" / "a.png")) == "outputs/a.png"  # README's `wrote outputs/...`
+    assert _cli.shown_path("outputs/a.png") == Path("outputs/a.png")
+    assert _cli.shown_path(tmp_path.parent / "a.png") == (tmp_path.parent / "a.png").resolve()  # elsewhere: in full
+
+
 def test_show_pictures_says_where_each_went(capsys, tmp_path):
     _cli.show_pictures([tmp_path / "a.png", tmp_path / "b.gif"], ["", " (3 frames)"])
     assert capsys.readouterr().out == f"wrote {tmp_path / 'a.png'}\nwrote {tmp_path / 'b.gif'} (3 frames)\n"
+
+
+# --- the notebooks' first cell: versions here, tested, and oldest checked --------------------------
+
+def test_pinned_versions_are_read_from_requirements(tmp_path):
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("# a comment==1.0\ntorch==2.13.0\nPillow==13.0.0  # a note\nloose>=1\n\n")
+    assert _notebook.pinned_versions(requirements) == {"torch": "2.13.0", "pillow": "13.0.0"}
+    assert set(_notebook.LIBRARIES) <= set(_notebook.pinned_versions())  # the real file pins all four
+
+
+@pytest.mark.parametrize("text, numbers", [("2.13.0+cpu", (2, 13, 0)), ("2.11.0+cu130", (2, 11, 0)),
+                                           ("3.10.0rc1", (3, 10, 0)), ("11.0.0", (11, 0, 0)), ("2.1", (2, 1)),
+                                           ("not installed", ())])
+def test_release_numbers_compare_as_versions(text, numbers):
+    assert _notebook.release(text) == numbers
+    assert _notebook.release("2.9.1") < _notebook.release("2.11.0") < _notebook.release("2.13.0+cpu")
+
+
+def test_show_versions_flags_what_is_older_or_off_the_pins(monkeypatch, capsys):
+    here = {"torch": "2.9.1", "numpy": "2.4.6", "matplotlib": "3.11.2", "pillow": "not installed"}
+    monkeypatch.setattr(_notebook, "installed_version", here.get)
+    _notebook.show_versions()
+    lines = capsys.readouterr().out.splitlines()
+    pins = _notebook.pinned_versions()
+    assert lines[1].split() == ["torch", "2.9.1", pins["torch"], "2.11.0", "<-", "older", "than", "any", "version",
+                                "checked"]
+    assert lines[2].split() == ["numpy", "2.4.6", pins["numpy"], "2.1.3"]  # on its pin: nothing to say
+    assert lines[4].split()[-1] == "missing"
+    assert lines[-1] == ("Off the tested versions (torch, pillow), numbers may differ in their last digits and "
+                         "pictures by a few pixels.")
+
+
+def test_show_versions_on_the_pins_adds_nothing(monkeypatch, capsys):
+    monkeypatch.setattr(_notebook, "installed_version", lambda name: _notebook.pinned_versions()[name] + "+cpu")
+    _notebook.show_versions()
+    assert len(capsys.readouterr().out.splitlines()) == 1 + len(_notebook.LIBRARIES)

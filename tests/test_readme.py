@@ -12,7 +12,7 @@ import torch
 import _gif
 import _notebook
 import common
-from conftest import REPO_DIR, articles_loop, call_main, frames_of, last_json_line
+from conftest import REPO_DIR, articles_loop, call_main, frames_of, gif_timing, last_json_line
 
 README = (REPO_DIR / "README.md").read_text()
 FLOAT32_LN4 = torch.tensor(2.0).log().mul(2).item()  # ln 4 in float32: the loss of an all-zero input
@@ -78,6 +78,8 @@ def diverges(report, out, modules, captions):
     assert f"Behaviour: diverges ({note})" in out
     assert captions[-1].startswith("step 20:") and captions[-1].endswith(note)
     assert report["frames"] == 21 == len(frames_of(report["gif"])) and f"({report['frames']} frames)" in out
+    durations, _ = gif_timing(report["gif"])
+    assert durations[-1] == 5500 and sum(durations) == 100 * 50 + 1500  # as long as a full 100-step run's GIF
     assert modules["02_gd_parabola_anim.py"].single_panel(1.2, [0.0] * 21, 100)["title"] == \
         "Gradient descent on x², lr = 1.2, diverged, stopped after 20 of 100 steps"
 
@@ -211,8 +213,9 @@ def test_outputs_show_what_the_scripts_draw(picture, end_to_end):
         difference = np.abs(a - e).max(axis=2)
         changed, faintly_changed = (difference > 64).sum(), (difference > 8).sum()
         assert changed <= 4 and faintly_changed <= 40, \
-            f"{picture}, frame {index}: {changed} pixels differ from what the scripts draw now " \
-            f"({faintly_changed} by more than 8 levels of 255)"
+            f"{picture}, frame {index}: {changed} pixels differ from what the scripts draw now with their defaults " \
+            f"({faintly_changed} by more than 8 levels of 255). After a 'try this' command, run the lessons in " \
+            "order again (README), or `git checkout outputs/`."
 
 
 # --- what README says to look at in each picture ---------------------------------------
@@ -251,6 +254,15 @@ def test_the_sweep_reading_is_true(classifier):
     assert set(shuffled["train_accuracy"]) == {100.0} and sum(t < 100 for t in shuffled["test_accuracy"]) == 1
 
 
+def test_a_large_sweep_gives_what_readme_says(classifier):
+    summary = classifier.sweep(10_000)["sequential"]["summary"]
+    low, high = summary["learned_training_set_95ci"]
+    assert "gives 8288 of 10000,\n82.88%, with an interval from 82.13% to 83.61%" in README
+    assert (summary["learned_training_set"], f"{low:.2f}", f"{high:.2f}") == (8288, "82.13", "83.61")
+    low_100, high_100 = classifier.wilson_interval(77, 100)
+    assert low_100 < low < high < high_100  # "A larger sample narrows it", inside the 100-run interval
+
+
 def test_the_gif_readings_are_true(parabola):
     frames = _gif.pick_frames(800, 120)
     assert frames[:78] == list(range(78)) and frames[78] > 78  # every step up to step 77, then fewer
@@ -286,9 +298,28 @@ def test_every_file_readme_cites_exists():
     assert missing == []
 
 
-def test_every_glossary_link_has_its_entry():
+# Each glossary entry, and how README may word its first use.
+GLOSSARY_WORDS = {"gradient": r"gradient", "autograd": r"autograd", "learning-rate": r"learning rate",
+                  "logit": r"logits?", "softmax": r"softmax", "cross-entropy": r"cross-entropy", "epoch": r"epochs?",
+                  "seed": r"seeds?", "training-set-and-test-set": r"training accuracy|training set|test accuracy",
+                  "momentum": r"momentum", "95-interval": r"95% interval",
+                  "float32-and-subnormal-numbers": r"float32", "param-group": r"param groups?",
+                  "state_dict": r"`?state_dict`?", "closure": r"closure"}
+
+
+def prose(markdown):
+    """README without its code blocks and inline code spans, where words are not used but quoted."""
+    return re.sub(r"`[^`\n]*`", "", re.sub(r"^```.*?^```$", "", markdown, flags=re.MULTILINE | re.DOTALL))
+
+
+def test_each_glossary_word_is_linked_where_readme_first_uses_it():
     glossary = (REPO_DIR / "docs" / "glossary.md").read_text()
-    anchors = {re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")
-               for heading in re.findall(r"^## (.+)$", glossary, flags=re.MULTILINE)}
-    linked = re.findall(r"\(docs/glossary\.md#([^)]+)\)", README)
-    assert len(linked) >= 12 and set(linked) <= anchors
+    anchors = [re.sub(r"[^\w\- ]", "", heading).strip().lower().replace(" ", "-")
+               for heading in re.findall(r"^## (.+)$", glossary, flags=re.MULTILINE)]
+    assert sorted(anchors) == sorted(GLOSSARY_WORDS)
+    text = prose(README.replace("`state_dict`](docs", "state_dict](docs"))
+    for anchor, words in GLOSSARY_WORDS.items():
+        first = re.search(rf"(?i)(?<![\w-])({words})(?![\w-])", text)
+        link = re.compile(rf"\[[^\]]*\]\(docs/glossary\.md#{re.escape(anchor)}\)")
+        assert first and any(m.start() <= first.start() < m.end() for m in link.finditer(text)), \
+            f"README's first {words!r} is not a link to the glossary's {anchor}: {text[first.start() - 40:first.end()]}"
