@@ -228,10 +228,10 @@ def test_out_dir_without_write_permission_is_a_run_failure(tmp_path, monkeypatch
         _cli.prepare_out_dir(tmp_path)
 
 
-def test_atomic_write_creates_a_missing_folder(tmp_path):
+def test_atomic_write_creates_a_missing_folder_and_its_parents(tmp_path):
     """A notebook run in a copied folder may have no outputs/ yet."""
-    _cli.atomic_write(tmp_path / "missing" / "picture.png", lambda file: file.write(b"x"))
-    assert (tmp_path / "missing" / "picture.png").read_bytes() == b"x"
+    _cli.atomic_write(tmp_path / "missing" / "deeper" / "picture.png", lambda file: file.write(b"x"))
+    assert (tmp_path / "missing" / "deeper" / "picture.png").read_bytes() == b"x"
 
 
 def test_atomic_write_into_a_folder_that_cannot_be_made_is_a_run_failure(tmp_path):
@@ -314,6 +314,19 @@ def test_a_picture_inside_the_current_folder_is_named_from_there(tmp_path, monke
     assert str(_cli.shown_path(tmp_path / "outputs" / "a.png")) == "outputs/a.png"  # README's `wrote outputs/...`
     assert _cli.shown_path("outputs/a.png") == Path("outputs/a.png")
     assert _cli.shown_path(tmp_path.parent / "a.png") == (tmp_path.parent / "a.png").resolve()  # elsewhere: in full
+
+
+def test_in_a_kernel_show_pictures_also_shows_each_one_below_the_cell(capsys, tmp_path, monkeypatch):
+    from IPython import display
+
+    shown = []
+    monkeypatch.setattr(_cli, "running_in_a_kernel", lambda: True)
+    monkeypatch.setattr(display, "display", shown.append)
+    (tmp_path / "a.gif").write_bytes(b"GIF89a")
+    _cli.show_pictures([tmp_path / "a.gif"])
+    assert [(type(image).__name__, image.filename, image.format) for image in shown] == [
+        ("Image", str(tmp_path / "a.gif"), "gif")]  # IPython's Image: a GIF stays animated
+    assert capsys.readouterr().out == f"wrote {tmp_path / 'a.gif'}\n"
 
 
 def test_show_pictures_says_where_each_went(capsys, tmp_path):

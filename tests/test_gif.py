@@ -30,6 +30,14 @@ def test_pick_frames_by_hand(steps, frames, expected):
     assert _gif.pick_frames(steps, frames) == expected
 
 
+def test_pick_frames_gives_a_valid_choice_for_every_count_of_frames():
+    for steps in range(1, 121):
+        for frames in range(2, steps + 2):
+            picked = _gif.pick_frames(steps, frames)
+            assert len(picked) == frames and picked[0] == 0 and picked[-1] == steps, (steps, frames)
+            assert all(a < b for a, b in zip(picked, picked[1:])), (steps, frames)
+
+
 @pytest.mark.parametrize("steps, frames", [(800, 120), (1000, 500), (100_000, 120), (800, 800)])
 def test_pick_frames_show_every_early_step_then_space_evenly_in_log_with_odd_gaps(steps, frames):
     picked = _gif.pick_frames(steps, frames)
