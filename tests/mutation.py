@@ -58,6 +58,10 @@ FOCUS = {  # the tests that run first for each file; the rest of the suite follo
 ORDERING_PLUGIN = '''
 import os
 
+import pytest
+
+
+@pytest.hookimpl(trylast=True)  # after tests/conftest.py's own ordering, which this one overrides
 def pytest_collection_modifyitems(items):
     focus = os.environ.get("MUTATION_FOCUS", "").split(",")
     items.sort(key=lambda item: item.path.name not in focus)
