@@ -63,20 +63,21 @@ class FrameRecorder:
         longer: a run that stopped early holds its last picture. The last frame
         holds for `hold_last_s` seconds, then the GIF starts again.
         """
-        frame_ms = round(1000 / fps)
+        frame_cs = round(100 / fps)  # a GIF counts time in centiseconds (--fps is at most 100)
         frames, durations = [], []
         for frame in self.frames:
             if frames and frame.tobytes() == frames[-1].tobytes():
-                durations[-1] += frame_ms
+                durations[-1] += frame_cs
             else:
                 frames.append(frame)
-                durations.append(frame_ms)
-        durations[-1] += max(0, round(1000 * hold_last_s) - frame_ms)
+                durations.append(frame_cs)
+        durations[-1] += max(0, round(100 * hold_last_s) - frame_cs)
         encoded = [frames[0]] + [only_changes(previous, frame) for previous, frame in zip(frames, frames[1:])]
 
         def write(file):
             # disposal 1 keeps the previous frame on screen; transparent pixels let it show through
-            encoded[0].save(file, format="GIF", save_all=True, append_images=encoded[1:], duration=durations,
+            encoded[0].save(file, format="GIF", save_all=True, append_images=encoded[1:],
+                            duration=[10 * cs for cs in durations],
                             loop=0, disposal=1, transparency=UNCHANGED, optimize=False)
 
         _cli.atomic_write(path, write)

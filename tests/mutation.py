@@ -21,7 +21,8 @@ A mutant is killed when the suite fails, survives when it passes. The tests
 marked `notebook` are left out: ast.unparse drops the comments that make a
 lesson's notebook cells, so those tests would fail for every mutant of a lesson
 (the lessons' code is the same in both forms, and the rest of the suite tests it).
-The report, every mutant with its verdict, goes to mutation-report.json (--report).
+The report, every mutant with its verdict, goes to mutation-report.json (--report),
+rewritten after each mutant so that a run cut short keeps what it found.
 tests/MUTANTS.md lists the survivors judged equivalent, and why.
 """
 
@@ -222,13 +223,19 @@ def run_all(mutants, jobs, timeout, report_path):
     with ThreadPoolExecutor(jobs) as pool:
         for done, result in enumerate(pool.map(work, mutants), start=1):
             results.append(result)
+            save_report(results, report_path)  # so that a run cut short keeps what it found
             if result["verdict"] == "survived":
                 print(f"  survived {result['id']} (line {result['line']}: {result['mutation']})", flush=True)
             if done % 25 == 0:
                 print(f"{done} of {len(mutants)} done", flush=True)
     shutil.rmtree(root)
-    report_path.write_text(json.dumps(results, indent=1))
     return results
+
+
+def save_report(results, report_path):
+    partial = report_path.with_name(report_path.name + ".partial")
+    partial.write_text(json.dumps(results, indent=1))
+    partial.replace(report_path)
 
 
 def judged_equivalent():

@@ -183,6 +183,13 @@ def test_the_slowest_frame_rate_holds_each_frame_ten_seconds(parabola, tmp_path)
     assert gif_timing(path)[0] == [10_000] * 3
 
 
+def test_a_frame_lasts_the_nearest_centisecond_and_a_short_hold_adds_nothing(parabola, tmp_path):
+    xs = parabola.descend(1.0, 0.25, 2)
+    path = tmp_path / "slow.gif"
+    parabola.animate([parabola.panel("t", xs, 2)], 2, 3, 0.15, path)  # 1/0.15 s = 6.666... s per frame
+    assert gif_timing(path)[0] == [6670] * 3  # a GIF counts in centiseconds; the 1.5 s hold is shorter than a frame
+
+
 def test_the_palette_starts_from_black_and_the_figures_own_colours():
     assert _gif.figure_colours(_figures.new_figure()) == [(0.0, 0.0, 0.0)]  # an empty figure: black alone
     figure = _figures.new_figure()
