@@ -39,6 +39,11 @@ def test_part_1_prints_the_run_and_its_relative_difference(custom_optimizer, cap
         f"(relative difference {abs(xs[-1] - expected) / expected:.1e})"]
 
 
+def test_part_1_prints_every_position_of_a_short_run(custom_optimizer, capsys):
+    xs, _ = custom_optimizer.part_parabola(0.25, 5)
+    assert capsys.readouterr().out.splitlines()[1] == "  " + "  ".join(f"x{n}={xs[n]:.4g}" for n in range(6))
+
+
 def test_part_1_says_absolute_where_the_closed_form_is_zero(custom_optimizer, capsys):
     xs, report = custom_optimizer.part_parabola(0.5, 3)
     assert xs == [1.0, 0.0, 0.0, 0.0] and report["x_expected"] == 0.0
@@ -111,6 +116,7 @@ def test_part_2_trains_with_stage_1s_loop_and_evaluates_honestly(custom_optimize
     assert network["identical_to_sgd"] is rebuilt["identical_to_stage1"] is True
     assert network["max_abs_diff"] == rebuilt["stage1_max_abs_diff"] == 0.0
     out = capsys.readouterr().out
+    assert not [line for line in out.splitlines() if line.startswith("  epoch ")]  # stage 1's loop trains quietly here
     assert "Part 2: SimpleGD(lr=0.2) trains Test_Conv with stage 1's loop, 1 epoch" in out.splitlines()
     assert (f"  training accuracy {network['train_accuracy_before']:.1f}% before, "
             f"{network['train_accuracy_after']:.1f}% after; test accuracy {network['test_accuracy_before']:.1f}% -> "
