@@ -319,9 +319,10 @@ def part_local_minima(starts=STARTS, lr=MINIMA_LR, steps=MINIMA_STEPS):
 
 
 GIF_FPS = 20
+GIF_FRAMES = 80  # or one per position, for a run of fewer steps
 
 
-def draw_local_minima(runs, best, steps=MINIMA_STEPS, n_frames=80, out_dir=_cli.DEFAULT_OUT_DIR):
+def draw_local_minima(runs, best, steps=MINIMA_STEPS, n_frames=GIF_FRAMES, out_dir=_cli.DEFAULT_OUT_DIR):
     import _figures
 
     return _figures.stage3_local_minima(runs, best, MINIMA_RANGE, steps, n_frames, GIF_FPS,
@@ -331,7 +332,7 @@ def draw_local_minima(runs, best, steps=MINIMA_STEPS, n_frames=80, out_dir=_cli.
 # %% tags=["active-ipynb"]
 # network.update(rebuild_stage1(EPOCHS, SEED))
 # runs, best = part_local_minima(STARTS, MINIMA_LR, MINIMA_STEPS)
-# _cli.show_pictures([draw_local_minima(runs, best, MINIMA_STEPS, min(80, MINIMA_STEPS + 1))])
+# _cli.show_pictures([draw_local_minima(runs, best, MINIMA_STEPS, min(GIF_FRAMES, MINIMA_STEPS + 1))])
 
 # %% tags=["active-py"]
 # ===========================================================================
@@ -339,7 +340,6 @@ def draw_local_minima(runs, best, steps=MINIMA_STEPS, n_frames=80, out_dir=_cli.
 # ===========================================================================
 
 MAX_STEPS = 10_000
-DEFAULT_FRAMES = 80
 starting_points = _cli.comma_list(_cli.in_range(-MINIMA_RANGE, MINIMA_RANGE), 4,
                                   f"numbers in [-{MINIMA_RANGE:g}, {MINIMA_RANGE:g}]")
 
@@ -364,11 +364,11 @@ def parse_args(argv=None):
                              f"(default: {','.join(map(str, STARTS))})")
     parser.add_argument("--frames", type=_cli.in_range(2, MAX_STEPS + 1, int),
                         help=f"part 3: frames in the GIF, from 2 to minima-steps+1 "
-                             f"(default: {DEFAULT_FRAMES}, or minima-steps+1 if that is fewer)")
+                             f"(default: {GIF_FRAMES}, or minima-steps+1 if that is fewer)")
     _cli.add_device_flag(parser)
     _cli.add_output_flags(parser)
     args = parser.parse_args(argv)
-    _cli.check_frames(parser, args, "minima-steps", args.minima_steps, DEFAULT_FRAMES)
+    _cli.check_frames(parser, args, "minima-steps", args.minima_steps, GIF_FRAMES)
     args.device = _cli.resolve_device(parser, args.device)
     return args
 

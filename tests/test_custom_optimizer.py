@@ -166,6 +166,14 @@ def test_local_minima_claims_hold(custom_optimizer, capsys):
     assert by_start[("SimpleGD", 3.0)] is False and by_start[("SimpleMomentum", 3.0)] is False
 
 
+def test_the_verdict_is_about_the_last_position(custom_optimizer, capsys):
+    # after 30 steps, momentum from -2 has just come within reach of the global minimum: one step earlier it had not
+    runs, (_, f_best) = custom_optimizer.part_local_minima([-2.0], 0.05, 30)
+    x_final = descend_by_hand(-2.0, 0.05, 30, momentum=0.9)
+    assert bumpy(x_final) - f_best < 1e-3 < bumpy(descend_by_hand(-2.0, 0.05, 29, momentum=0.9)) - f_best
+    assert runs[1]["optimizer"] == "SimpleMomentum" and runs[1]["is_global"] is True
+
+
 # --- the script ------------------------------------------------------------------
 
 def test_script_end_to_end(end_to_end):
@@ -212,7 +220,7 @@ BAD_INPUTS = [
     (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--steps", "0"], "--steps"),
     (["--epochs", "0"], "--epochs"), (["--seed", "x"], "--seed"), (["--minima-lr", "inf"], "--minima-lr"),
     (["--minima-steps", "0"], "--minima-steps"), (["--starts", "a,b"], "--starts"), (["--starts", "9"], "--starts"),
-    (["--starts", ""], "--starts"), (["--starts", "1,2,3,4,5"], "--starts"), (["--frames", "1"], "--frames"),
+    (["--starts", ""], "--starts"), (["--starts", "1,2,3,-1,0"], "--starts"), (["--frames", "1"], "--frames"),
     (["--frames", "500"], "--frames"), (["--device", "gpu"], "--device"),
     (["--steps", "10001"], "--steps"), (["--epochs", "1001"], "--epochs"), (["--epochs", str(10**20)], "--epochs"),
     (["--minima-steps", "10001"], "--minima-steps"), (["--minima-steps", "10", "--frames", "12"], "--frames"),
