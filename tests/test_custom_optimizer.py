@@ -235,6 +235,7 @@ BAD_INPUTS = [
     (["--starts=-4,4,0,1"], "starts", [-4.0, 4.0, 0.0, 1.0]), (["--minima-steps", "10"], "frames", 11),
     (["--minima-steps", "79"], "frames", 80), (["--minima-steps", "80"], "frames", 80),
     (["--minima-steps", "10", "--frames", "11"], "frames", 11), (["--frames", "2"], "frames", 2),
+    (["--minima-steps", "10000", "--frames", "10001"], "frames", 10001),
 ])
 def test_every_limit_itself_is_accepted(custom_optimizer, argv, attribute, value):
     assert getattr(custom_optimizer.parse_args(argv), attribute) == value
@@ -257,6 +258,12 @@ def test_frames_follow_a_short_run_without_being_asked(custom_optimizer, capsys,
 def test_bad_input_is_a_usage_error_naming_the_flag(custom_optimizer, capsys, argv, flag):
     status, _, err = call_main(custom_optimizer, argv + ["--no-plots"], capsys)
     assert status == 2 and "Traceback" not in err and flag in err.strip().splitlines()[-1]
+
+
+def test_frames_past_the_longest_run_are_refused_by_their_range(custom_optimizer, capsys):
+    status, _, err = call_main(custom_optimizer, ["--frames", "10002", "--no-plots"], capsys)
+    assert status == 2 and err.strip().splitlines()[-1].endswith("--frames: must be a whole number from 2 to 10001, "
+                                                                 "got '10002'")
 
 
 def first_escape(x, slope, lr, bound=1000):
