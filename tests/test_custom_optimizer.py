@@ -198,6 +198,7 @@ def test_script_end_to_end(end_to_end):
                 f"f = {run['f_final']:7.4f}, {where}") in lines
     assert lines[3] == f"wrote {tmp_path / '03_parabola.png'}"  # right after part 1, which it draws
     assert lines[-2] == f"wrote {tmp_path / '03_local_minima.gif'}"
+    assert [line for line in lines if line.startswith("wrote ")] == [lines[3], lines[-2]]  # each picture once
 
 
 def test_importing_the_script_runs_nothing(custom_optimizer, capsys, tmp_path, monkeypatch):
