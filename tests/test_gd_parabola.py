@@ -184,7 +184,8 @@ def test_compare_draws_one_panel_per_rate_and_classifies_each(parabola, capsys, 
     assert status == 0 and report["gif"] == str(tmp_path / "02_learning_rates.gif")
     assert [run["lr"] for run in report["runs"]] == [0.01, 0.1, 0.9, 1.05]
     assert [run["behaviour"] for run in report["runs"]] == [expected_behaviour(lr) for lr in (0.01, 0.1, 0.9, 1.05)]
-    assert all(math.isfinite(run["x_final"]) for run in report["runs"])
+    assert [run["x_final"] for run in report["runs"]] == [parabola.descend(1.0, lr, 200)[-1]
+                                                          for lr in (0.01, 0.1, 0.9, 1.05)]
     assert len(gif_timing(report["gif"])[0]) == report["frames"] == 12
     assert not (tmp_path / "02_gd_parabola.gif").exists()  # --compare writes the panel GIF only
     with Image.open(report["gif"]) as gif:
@@ -327,6 +328,10 @@ def test_compare_says_which_runs_stalled_among_float32s_smallest_numbers(parabol
     ([1e-45, 0.0], 0.25, False),  # reached 0: nothing stalled
     ([1e-39, 8e-40], 0.1, False),  # subnormal, but still shrinking
     ([1.0], 0.1, False),  # no step at all
+    ([1e-45, 1e-45, 1e-45], 0.0, False),  # lr 0: x stays put, exactly where the closed form stays
+    ([1.0, 0.5, 1e-45, 1e-45], 0.25, False),  # below its closed form (0.125): float32 did not hold it back
+    ([1e-39, 8.1e-40], 0.1, False),  # above its closed form (8e-40), but still shrinking
+    ([2.0**-126, 2.0**-126], 1e-8, False),  # stuck at the smallest normal number: not yet subnormal
 ])
 def test_stall_note_by_hand(parabola, xs, lr, stalled):
     assert bool(parabola.stall_note(xs, lr)) is stalled
