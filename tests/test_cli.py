@@ -345,14 +345,15 @@ def test_pinned_versions_are_read_from_requirements(tmp_path):
 
 @pytest.mark.parametrize("text, numbers", [("2.13.0+cpu", (2, 13, 0)), ("2.11.0+cu130", (2, 11, 0)),
                                            ("3.10.0rc1", (3, 10, 0)), ("11.0.0", (11, 0, 0)), ("2.1", (2, 1)),
-                                           ("not installed", ())])
+                                           ("not installed", ()),
+                                           ("1.dev.2", (1,)), ("1.0rc1.2", (1, 0))])  # what follows a non-number ends it
 def test_release_numbers_compare_as_versions(text, numbers):
     assert _notebook.release(text) == numbers
     assert _notebook.release("2.9.1") < _notebook.release("2.11.0") < _notebook.release("2.13.0+cpu")
 
 
 def test_show_versions_flags_what_is_older_or_off_the_pins(monkeypatch, capsys):
-    here = {"torch": "2.9.1", "numpy": "2.4.6", "matplotlib": "3.11.2", "pillow": "not installed"}
+    here = {"torch": "2.9.1", "numpy": "2.4.6", "matplotlib": "3.10.0", "pillow": "not installed"}
     monkeypatch.setattr(_notebook, "installed_version", here.get)
     _notebook.show_versions()
     lines = capsys.readouterr().out.splitlines()
@@ -360,8 +361,9 @@ def test_show_versions_flags_what_is_older_or_off_the_pins(monkeypatch, capsys):
     assert lines[1].split() == ["torch", "2.9.1", pins["torch"], "2.11.0", "<-", "older", "than", "any", "version",
                                 "checked"]
     assert lines[2].split() == ["numpy", "2.4.6", pins["numpy"], "2.1.3"]  # on its pin: nothing to say
+    assert lines[3].split() == ["matplotlib", "3.10.0", pins["matplotlib"], "3.10.0"]  # the oldest checked: fine
     assert lines[4].split()[-1] == "missing"
-    assert lines[-1] == ("Off the tested versions (torch, pillow), numbers may differ in their last digits and "
+    assert lines[-1] == ("Off the tested versions (torch, matplotlib, pillow), numbers may differ in their last digits and "
                          "pictures by a few pixels.")
 
 
