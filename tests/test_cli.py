@@ -346,7 +346,7 @@ def test_pinned_versions_are_read_from_requirements(tmp_path):
 @pytest.mark.parametrize("text, numbers", [("2.13.0+cpu", (2, 13, 0)), ("2.11.0+cu130", (2, 11, 0)),
                                            ("3.10.0rc1", (3, 10, 0)), ("11.0.0", (11, 0, 0)), ("2.1", (2, 1)),
                                            ("not installed", ()),
-                                           ("1.dev.2", (1,)), ("1.0rc1.2", (1, 0))])  # what follows a non-number ends it
+                                           ("1.dev.2", (1,)), ("1.0rc1.2", (1, 0))])  # a non-number ends it
 def test_release_numbers_compare_as_versions(text, numbers):
     assert _notebook.release(text) == numbers
     assert _notebook.release("2.9.1") < _notebook.release("2.11.0") < _notebook.release("2.13.0+cpu")
@@ -363,8 +363,8 @@ def test_show_versions_flags_what_is_older_or_off_the_pins(monkeypatch, capsys):
     assert lines[2].split() == ["numpy", "2.4.6", pins["numpy"], "2.1.3"]  # on its pin: nothing to say
     assert lines[3].split() == ["matplotlib", "3.10.0", pins["matplotlib"], "3.10.0"]  # the oldest checked: fine
     assert lines[4].split()[-1] == "missing"
-    assert lines[-1] == ("Off the tested versions (torch, matplotlib, pillow), numbers may differ in their last digits and "
-                         "pictures by a few pixels.")
+    assert lines[-1] == ("Off the tested versions (torch, matplotlib, pillow), numbers may differ in their last "
+                         "digits and pictures by a few pixels.")
 
 
 def test_show_versions_on_the_pins_adds_nothing(monkeypatch, capsys):
