@@ -234,12 +234,14 @@ def run_all(mutants, jobs, timeout, report_path):
 
 
 def save_report(results, report_path):
-    partial = report_path.with_name(report_path.name + ".partial")
-    partial.write_text(json.dumps(results, indent=1))
-    partial.replace(report_path)
+    if str(REPO_DIR) not in sys.path:
+        sys.path.insert(0, str(REPO_DIR))
+    import _cli  # the scripts' own atomic write; only a run needs it (and torch with it)
+
+    _cli.atomic_write(report_path, lambda file: file.write(json.dumps(results, indent=1).encode()))
 
 
-def judged_equivalent():
+def accounted_for():
     """{id: mutation} for the rows of the tables in tests/MUTANTS.md: survivors accounted for."""
     rows = re.findall(r"^\| `([\w.]+:\d+)` \| \d+ \| `([^`]+)` \|", EQUIVALENT_LIST.read_text(), re.MULTILINE)
     return dict(rows)
@@ -253,7 +255,7 @@ def summary(results):
         if mine:
             mine_killed = sum(r["verdict"] != "survived" for r in mine)
             lines.append(f"  {filename:<26} {mine_killed:4d} of {len(mine):4d} killed")
-    equivalent = judged_equivalent()
+    equivalent = accounted_for()
     survivors = [r for r in results if r["verdict"] == "survived"]
     for r in survivors:
         if r["id"] not in equivalent:
