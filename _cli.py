@@ -40,23 +40,6 @@ class TrainingDiverged(RunFailure):
                          "try a smaller --lr")
 
 
-def run_cli(main):
-    """Run main(); report run-time failures and Ctrl-C in one line, never a traceback."""
-    prog = Path(sys.argv[0]).name
-    try:
-        main()
-        sys.stdout.flush()  # a reader that went away shows up here, while we can still stop quietly
-    except RunFailure as failure:
-        print(f"{prog}: error: {failure}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        sys.exit(130)
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
-
-
 # ---------------------------------------------------------------------------
 # Flags: each help ends with its default, each number has a range
 # ---------------------------------------------------------------------------
@@ -103,12 +86,19 @@ def running_in_a_kernel():
     return kernelapp is not None and kernelapp.IPKernelApp.initialized()
 
 
-def parse_number(text, kind=float):
-    try:
-        return kind(text)
-    except ValueError:
-        expected = "a whole number" if kind is int else "a number"
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+def parse_number(value, kind=float):
+    """A number from a flag's text, or a setting's value from a notebook: a whole number is
+    fine where a decimal is meant (X0 = 1), a decimal is not where a whole number is."""
+    expected = "a whole number" if kind is int else "a number"
+    if isinstance(value, str):
+        try:
+            return kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}") from None
+    allowed = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, allowed):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value!r}")
+    return kind(value)
 
 
 def in_range(low, high, kind=float, shown=None):
@@ -135,16 +125,17 @@ seed_value = in_range(0, MAX_SEED, int, shown="from 0 to 2**63-1")
 
 
 def comma_list(item, most, what):
-    """An argparse type: 1 to `most` comma-separated values, each parsed by `item`."""
+    """An argparse type: 1 to `most` comma-separated values, each parsed by `item`; in a
+    notebook, a list or tuple of values."""
 
-    def parse(text):
-        parts = text.split(",")
-        if not text.strip() or len(parts) > most:
-            raise argparse.ArgumentTypeError(f"must be 1 to {most} comma-separated {what}, got {text!r}")
+    def parse(value):
+        parts = value.split(",") if isinstance(value, str) else list(value)
+        if (isinstance(value, str) and not value.strip()) or not 1 <= len(parts) <= most:
+            raise argparse.ArgumentTypeError(f"must be 1 to {most} comma-separated {what}, got {value!r}")
         try:
             return [item(part) for part in parts]
         except argparse.ArgumentTypeError as error:
-            raise argparse.ArgumentTypeError(f"each value: {error} (in {text!r})") from None
+            raise argparse.ArgumentTypeError(f"each value: {error} (in {value!r})") from None
 
     return parse
 
@@ -156,55 +147,9 @@ def momentum_value(text):
     return value
 
 
-def check_frames(parser, args, steps_flag, steps, default):
-    """Fill in --frames (default: `default`, or steps+1 if fewer) and check it fits the run."""
-    if args.frames is None:
-        args.frames = min(default, steps + 1)
-    if not 2 <= args.frames <= steps + 1:
-        parser.error(f"argument --frames: must be from 2 to {steps_flag}+1 = {steps + 1}, got {args.frames}")
-
-
-def add_output_flags(parser, plots=True):
-    parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR,
-                        help="folder for the pictures (default: outputs/ beside the scripts)")
-    if plots:
-        parser.add_argument("--no-plots", action="store_true", help="draw no pictures (default: draw them)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="print nothing but errors and the --json line (default: print progress)")
-    parser.add_argument("--json", action="store_true",
-                        help="print the results as one JSON object on the last line of stdout (default: off)")
-
-
-def add_device_flag(parser):
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="where to train: auto picks cuda when it is available, else cpu")
-
-
-def resolve_device(parser, name):
-    """'cpu' or 'cuda' for --device; a usage error when CUDA is asked for but absent."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        parser.error("argument --device: CUDA is not available on this machine; use cpu or auto")
-    if name == "cuda":
-        torch.backends.cudnn.deterministic = True  # same seed, same bits, on the GPU too
-        torch.backends.cudnn.benchmark = False
-    return name
-
-
 # ---------------------------------------------------------------------------
 # What a run prints: --quiet, progress, --json
 # ---------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def quiet_if(quiet):
-    """With --quiet, swallow everything the lesson prints; errors still reach stderr."""
-    if not quiet:
-        yield
-        return
-    with open(os.devnull, "w") as nowhere, contextlib.redirect_stdout(nowhere):
-        yield
-
 
 def show_progress(text):
     """Rewrite one line in place, on a terminal only: piped or --quiet output stays clean."""
@@ -215,10 +160,6 @@ def show_progress(text):
 def end_progress():
     if sys.stdout.isatty():
         print("\r\033[K", end="", flush=True)
-
-
-def print_json(report):
-    print(json.dumps(report))
 
 
 def show_pictures(paths, notes=()):
