@@ -1,6 +1,8 @@
-"""What the three stages share: the article's two patterns, its network
-`Test_Conv`, the training and test sets, evaluation, and the closed form of
-gradient descent on y = x^2.
+"""What the lessons share: the article's two patterns, its network `Test_Conv`
+(and a fresh one from a seed), the training and test sets, evaluation, and the
+closed form of gradient descent on y = x^2.
+
+Open it after the first cells of lesson 01, which use it from the start.
 """
 
 import torch
@@ -88,6 +90,12 @@ class Test_Conv(nn.Module):
 
     def forward(self, x):
         return self.conv(x).flatten(start_dim=1)  # (N, 1, 4, 4) -> logits (N, 4)
+
+
+def new_network(seed, device="cpu"):
+    """A fresh Test_Conv whose initial filters are drawn from `seed`: the same seed, the same run."""
+    torch.manual_seed(seed)
+    return Test_Conv().to(device)
 
 
 # ---------------------------------------------------------------------------
