@@ -48,7 +48,11 @@ def release(text):
 
 def show_versions():
     """Print each library's version here, the tested pin, and the oldest version checked."""
-    pins = pinned_versions()
+    try:
+        pins = pinned_versions()
+    except FileNotFoundError:  # the lesson files were copied without it: say so, and go on
+        pins = {}
+        print("requirements.txt was not found beside the lessons: the versions they were tested with are unknown.")
     print(f"  {'library':<12}{'here':<16}{'tested with':<14}oldest checked")
     off_pins = []
     for name in LIBRARIES:
@@ -59,8 +63,8 @@ def show_versions():
             flag = "  <- older than any version checked"
         else:
             flag = ""
-        print(f"  {name:<12}{here:<16}{pins[name]:<14}{OLDEST_CHECKED[name]}{flag}")
-        if release(here) != release(pins[name]):
+        print(f"  {name:<12}{here:<16}{pins.get(name, '?'):<14}{OLDEST_CHECKED[name]}{flag}")
+        if name in pins and release(here) != release(pins[name]):
             off_pins.append(name)
     if off_pins:
         print(f"Off the tested versions ({', '.join(off_pins)}), numbers may differ in their last digits "

@@ -147,14 +147,15 @@ class ScriptInThisProcess(Job):
         return subprocess.CompletedProcess([self.filename, *self.args], 0, printed, "")
 
 
-# The commands README.md runs in order (each with --json), a bad flag typed in a terminal, and a
-# short run piped into a reader that has gone. Each script runs at least once in a fresh Python,
+# The commands README.md runs in order (each with --json), a bad flag typed in a terminal, a run that
+# diverges, and a short run piped into a reader that has gone. Each script runs at least once in a fresh Python,
 # as a learner starts it; the run of 02 with --json runs in this process.
 END_TO_END_RUNS = {
     "stage1": ("01_pattern_classifier.py", ["--json"]),
     "stage2": ("02_gd_parabola_anim.py", ["--json"]),
     "stage3": ("03_custom_optimizer.py", ["--json"]),
     "stage1_bad_lr": ("01_pattern_classifier.py", ["--lr", "-1"]),
+    "stage1_diverges": ("01_pattern_classifier.py", ["--lr", "1e30", "--sweep", "0", "--no-plots"]),
     "stage2_reader_gone": ("02_gd_parabola_anim.py", ["--steps", "5"]),
 }
 IN_THIS_PROCESS = ("stage2",)
@@ -167,24 +168,54 @@ KERNEL_CHECKS = {"02_gd_parabola_anim": [
 ]}
 
 
+# Notebooks run with their settings cell edited as a learner would: whole numbers where a decimal is
+# meant, and short runs. Each line replaces the settings cell's line for that name.
+EDITED_SETTINGS = {
+    "02_whole_numbers": ("02_gd_parabola_anim", {"X0": "X0 = 1", "STEPS": "STEPS = 20", "LR": "LR = 1",
+                                                 "COMPARE": "COMPARE = (1, 0.25)", "PLOTS": "PLOTS = False"}),
+    "03_whole_numbers": ("03_custom_optimizer", {"STARTS": "STARTS = (-3.5, 1, 3.8)", "EPOCHS": "EPOCHS = 1",
+                                                 "STEPS": "STEPS = 4", "MINIMA_STEPS": "MINIMA_STEPS = 30",
+                                                 "PLOTS": "PLOTS = False"}),
+}
+
+
 class BackgroundNotebook(Job):
     """A lesson's notebook run by nbclient in a real Jupyter kernel (ipykernel), in a temporary copy
-    of the lesson files, so that outputs/ is never touched."""
+    of the lesson files, so that outputs/ is never touched. `settings` replaces lines of the settings
+    cell (NAME -> new line), as a learner edits it. stop() shuts the kernel down, whatever happened."""
 
-    def __init__(self, lesson, work_dir):
+    def __init__(self, lesson, work_dir, settings=None):
         super().__init__()
-        self.lesson, self.work_dir = lesson, work_dir
+        self.lesson, self.work_dir, self.settings = lesson, work_dir, settings or {}
+        self.loop, self.task, self.stopped = None, None, False
 
     def work(self):
         self.work_dir.mkdir(parents=True)
         for path in [*REPO_DIR.glob("*.py"), *REPO_DIR.glob("*.ipynb"), REPO_DIR / "requirements.txt"]:
             shutil.copy(path, self.work_dir)
         notebook = nbformat.read(self.work_dir / f"{self.lesson}.ipynb", as_version=4)
+        for cell in notebook.cells:
+            cell.source = "\n".join(self.settings.get(line.split(" = ")[0], line) for line in cell.source.split("\n"))
         notebook.cells += [nbformat.v4.new_code_cell(code) for code in KERNEL_CHECKS.get(self.lesson, [])]
         client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
                                          resources={"metadata": {"path": str(self.work_dir)}})
-        asyncio.run(client.async_execute(env=ONE_THREAD))
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.task = self.loop.create_task(client.async_execute(env=ONE_THREAD))
+            if self.stopped:
+                self.task.cancel()
+            self.loop.run_until_complete(self.task)  # cancelled or failed: nbclient shuts the kernel down
+        finally:
+            self.loop.close()
         return notebook
+
+    def stop(self):
+        self.stopped = True
+        if self.loop is not None and not self.loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing left to stop
+                self.loop.call_soon_threadsafe(self.task.cancel)
+        if self.loop is not None:
+            self.done.wait(timeout=30)
 
 
 class Background:
@@ -232,13 +263,13 @@ class Background:
         while not self.queue.empty():
             self.queue.get_nowait()
         for job in self.jobs.values():
-            if isinstance(job, BackgroundRun):
+            if isinstance(job, (BackgroundRun, BackgroundNotebook)):
                 job.stop()
 
 
 BACKGROUND = Background()
 WORK_DIR = Path(tempfile.gettempdir()) / f"lessons-{os.getpid()}"
-LONGEST_FIRST = [*LESSONS, "stage3", "stage1", "stage2", "stage2_reader_gone", "stage1_bad_lr"]
+LONGEST_FIRST = [*LESSONS, *EDITED_SETTINGS, "stage3", "stage1", "stage2", "stage2_reader_gone", "stage1_bad_lr", "stage1_diverges"]
 
 
 def pytest_collection_modifyitems(items):
@@ -259,15 +290,15 @@ def pytest_collection_finish(session):
                             for name in IN_THIS_PROCESS}
     if "notebook_runs" in needed:
         jobs |= {lesson: BackgroundNotebook(lesson, WORK_DIR / lesson) for lesson in LESSONS}
+        jobs |= {name: BackgroundNotebook(lesson, WORK_DIR / name, settings)
+                 for name, (lesson, settings) in EDITED_SETTINGS.items()}
     if jobs:
         BACKGROUND.start({name: jobs[name] for name in LONGEST_FIRST if name in jobs})
 
 
 def pytest_sessionfinish(session):
-    """Stop the runs that no test waited for (a partial session), and remove the runs' files.
-
-    A kernel still running stops by itself once this process has gone: ipykernel watches its parent.
-    """
+    """Stop the runs that no test waited for (a partial session, `pytest -x` after a failure), shut
+    down the kernels still running, and remove the runs' files."""
     BACKGROUND.stop()
     shutil.rmtree(WORK_DIR, ignore_errors=True)
 
@@ -280,8 +311,8 @@ def end_to_end():
 
 @pytest.fixture(scope="session")
 def notebook_runs():
-    """{lesson: BackgroundNotebook} for each lesson's notebook."""
-    return {lesson: BACKGROUND.jobs[lesson] for lesson in LESSONS}
+    """{lesson or EDITED_SETTINGS name: BackgroundNotebook} for each notebook run."""
+    return {name: BACKGROUND.jobs[name] for name in [*LESSONS, *EDITED_SETTINGS]}
 
 
 @pytest.fixture(scope="session", autouse=True)

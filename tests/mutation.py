@@ -45,11 +45,12 @@ from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 EQUIVALENT_LIST = REPO_DIR / "tests" / "MUTANTS.md"
-TARGETS = ["common.py", "_cli.py", "_gif.py", "_figures.py", "_notebook.py",
+TARGETS = ["common.py", "_cli.py", "_flags.py", "_gif.py", "_figures.py", "_notebook.py",
            "01_pattern_classifier.py", "02_gd_parabola_anim.py", "03_custom_optimizer.py"]
 FOCUS = {  # the tests that run first for each file; the rest of the suite follows
     "common.py": ["test_common.py"],
-    "_cli.py": ["test_cli.py"],
+    "_cli.py": ["test_cli.py", "test_flags.py"],
+    "_flags.py": ["test_flags.py"],
     "_gif.py": ["test_gif.py"],
     "_figures.py": ["test_gif.py", "test_readme.py"],
     "_notebook.py": ["test_cli.py"],

@@ -49,26 +49,6 @@ def test_comma_list_takes_one_to_most_values():
             parse(text)
 
 
-@pytest.mark.parametrize("frames, steps, fits", [(2, 1, True), (11, 10, True), (12, 10, False), (1, 10, False)])
-def test_check_frames_against_the_run(frames, steps, fits, capsys):
-    parser = argparse.ArgumentParser(prog="x")
-    args = argparse.Namespace(frames=frames)
-    if fits:
-        _cli.check_frames(parser, args, "steps", steps, 120)
-        assert args.frames == frames
-    else:
-        with pytest.raises(SystemExit):
-            _cli.check_frames(parser, args, "steps", steps, 120)
-        assert f"from 2 to steps+1 = {steps + 1}, got {frames}" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("steps, expected", [(800, 120), (119, 120), (118, 119), (1, 2)])
-def test_frames_default_follows_the_run(steps, expected):
-    args = argparse.Namespace(frames=None)
-    _cli.check_frames(argparse.ArgumentParser(), args, "steps", steps, 120)
-    assert args.frames == expected
-
-
 def test_help_ends_each_flag_with_its_default_once():
     parser = _cli.make_parser("x")
     parser.add_argument("--rate", type=float, default=0.5, help="a rate")
@@ -80,15 +60,6 @@ def test_help_ends_each_flag_with_its_default_once():
 
 
 # --- what a run prints ----------------------------------------------------------
-
-def test_quiet_swallows_prints_and_restores_stdout(capsys):
-    with _cli.quiet_if(True):
-        print("hidden")
-    with _cli.quiet_if(False):
-        print("shown")
-    print("after")
-    assert capsys.readouterr().out == "shown\nafter\n"
-
 
 class Terminal(io.StringIO):
     flushes = 0
@@ -115,54 +86,6 @@ def test_progress_rewrites_one_line_on_a_terminal_only(monkeypatch):
     _cli.show_progress("sweep: 1 of 2 runs done")
     _cli.end_progress()
     assert piped.getvalue() == ""
-
-
-# --- how a run ends ---------------------------------------------------------------
-
-@pytest.mark.parametrize("raised, status, message", [
-    (_cli.RunFailure("cannot write x"), 1, "error: cannot write x"),
-    (_cli.TrainingDiverged(2, 7, float("inf")), 1, "the loss became inf at epoch 2, step 7; try a smaller --lr"),
-    (KeyboardInterrupt(), 130, "interrupted"),
-])
-def test_run_cli_reports_failures_in_one_line(capsys, raised, status, message):
-    def main():
-        raise raised
-
-    with pytest.raises(SystemExit) as stopped:
-        _cli.run_cli(main)
-    err = capsys.readouterr().err
-    assert stopped.value.code == status and message in err and len(err.strip().splitlines()) == 1
-
-
-def test_run_cli_returns_normally_when_main_succeeds(capsys):
-    _cli.run_cli(lambda: print("done"))
-    assert capsys.readouterr() == ("done\n", "")
-
-
-def test_a_reader_that_goes_away_ends_the_script_quietly(end_to_end):
-    """`python 02_gd_parabola_anim.py --steps 5 | head -0`: exit 1, and nothing on stderr, not even at exit.
-
-    Run with stdout block-buffered, as a learner's shell has it, so the short output is still in
-    Python's buffer when main() returns (conftest.py starts it)."""
-    result = end_to_end["stage2_reader_gone"].result()
-    assert result.returncode == 1 and result.stderr == ""
-
-
-def test_run_cli_stops_quietly_when_the_reader_goes_away(tmp_path, monkeypatch, capsys):
-    with capsys.disabled(), open(tmp_path / "stdout", "w") as stdout:
-        monkeypatch.setattr("sys.stdout", stdout)
-        saved = os.dup(stdout.fileno())
-
-        def main():
-            raise BrokenPipeError  # what print() raises after `| head` has exited
-
-        try:
-            with pytest.raises(SystemExit) as stopped:
-                _cli.run_cli(main)
-        finally:
-            os.dup2(saved, stdout.fileno())
-            os.close(saved)
-    assert stopped.value.code == 1
 
 
 # --- writing files ----------------------------------------------------------
@@ -238,42 +161,6 @@ def test_atomic_write_into_a_folder_that_cannot_be_made_is_a_run_failure(tmp_pat
     (tmp_path / "file").write_text("")
     with pytest.raises(_cli.RunFailure, match=r"cannot write .*picture.png: (Not a directory|File exists)"):
         _cli.atomic_write(tmp_path / "file" / "sub" / "picture.png", lambda file: file.write(b"x"))
-
-
-@pytest.mark.parametrize("asked, available, expected", [
-    ("auto", False, "cpu"), ("cpu", True, "cpu"), ("auto", True, "cuda"), ("cuda", True, "cuda"),
-])
-def test_device_choice(asked, available, expected, monkeypatch):
-    monkeypatch.setattr(_cli.torch.cuda, "is_available", lambda: available)
-    monkeypatch.setattr(_cli.torch.backends.cudnn, "deterministic", False)
-    monkeypatch.setattr(_cli.torch.backends.cudnn, "benchmark", True)
-    assert _cli.resolve_device(argparse.ArgumentParser(), asked) == expected
-    on_cuda = expected == "cuda"  # the same seed must give the same bits on the GPU too
-    assert (_cli.torch.backends.cudnn.deterministic, _cli.torch.backends.cudnn.benchmark) == (on_cuda, not on_cuda)
-
-
-def test_cuda_asked_for_but_absent_is_a_usage_error(monkeypatch, capsys):
-    monkeypatch.setattr(_cli.torch.cuda, "is_available", lambda: False)
-    with pytest.raises(SystemExit) as stopped:
-        _cli.resolve_device(argparse.ArgumentParser(prog="x"), "cuda")
-    assert stopped.value.code == 2
-    assert "argument --device: CUDA is not available on this machine; use cpu or auto" in capsys.readouterr().err
-
-
-def test_json_is_one_line(capsys):
-    _cli.print_json({"a": [1, 2.5], "b": "c"})
-    assert capsys.readouterr().out == '{"a": [1, 2.5], "b": "c"}\n'
-
-
-def test_errors_start_with_the_scripts_name(capsys, monkeypatch):
-    monkeypatch.setattr("sys.argv", ["/somewhere/02_gd_parabola_anim.py", "--steps", "5"])
-
-    def main():
-        raise _cli.RunFailure("cannot write x")
-
-    with pytest.raises(SystemExit):
-        _cli.run_cli(main)
-    assert capsys.readouterr().err == "02_gd_parabola_anim.py: error: cannot write x\n"
 
 
 # --- inside a Jupyter kernel -----------------------------------------------------------
@@ -371,3 +258,15 @@ def test_show_versions_on_the_pins_adds_nothing(monkeypatch, capsys):
     monkeypatch.setattr(_notebook, "installed_version", lambda name: _notebook.pinned_versions()[name] + "+cpu")
     _notebook.show_versions()
     assert len(capsys.readouterr().out.splitlines()) == 1 + len(_notebook.LIBRARIES)
+
+
+def test_show_versions_without_requirements_says_the_pins_were_not_found(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(_notebook, "REQUIREMENTS", tmp_path / "requirements.txt")  # a folder without it
+    monkeypatch.setattr(_notebook.pinned_versions, "__defaults__", (tmp_path / "requirements.txt",))
+    monkeypatch.setattr(_notebook, "installed_version", {"torch": "2.13.0", "numpy": "2.4.6", "matplotlib": "3.11.2",
+                                                         "pillow": "13.0.0"}.get)
+    _notebook.show_versions()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("requirements.txt was not found beside the lessons: the versions they were tested with "
+                        "are unknown.")
+    assert lines[2].split() == ["torch", "2.13.0", "?", "2.11.0"] and len(lines) == 2 + len(_notebook.LIBRARIES)

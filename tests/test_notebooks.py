@@ -13,13 +13,12 @@ import jupytext
 import pytest
 
 import _notebook
-from conftest import END_TO_END_RUNS, KERNEL_CHECKS, LESSONS, REPO_DIR, last_json_line
+from conftest import EDITED_SETTINGS, END_TO_END_RUNS, KERNEL_CHECKS, LESSONS, REPO_DIR, last_json_line
 
 pytestmark = pytest.mark.notebook
 
 # The README commands each notebook stands for, as END_TO_END_RUNS names them, and the pictures they draw.
-SCRIPT_RUNS = {"01_pattern_classifier": ["stage1", "stage1_sweep"], "02_gd_parabola_anim": ["stage2", "stage2_compare"],
-               "03_custom_optimizer": ["stage3"]}
+SCRIPT_RUNS = {"01_pattern_classifier": "stage1", "02_gd_parabola_anim": "stage2", "03_custom_optimizer": "stage3"}
 PICTURES = {"01_pattern_classifier": ["01_loss.png", "01_filters.png", "01_sweep.png"],
             "02_gd_parabola_anim": ["02_gd_parabola.gif", "02_learning_rates.gif"],
             "03_custom_optimizer": ["03_parabola.png", "03_local_minima.gif"]}
@@ -59,32 +58,75 @@ def test_the_committed_notebook_has_no_outputs_and_a_python_kernel(lesson):
     assert notebook.metadata["kernelspec"]["name"] == "python3"
 
 
-# --- cells chosen by hand, readable in both forms ------------------------------------------------
+# --- the lesson form: top to bottom, small cells, prose between, each picture read where it appears ----
 
-@pytest.mark.parametrize("lesson", LESSONS)
-def test_cells_are_few_and_read_well_in_a_terminal(lesson):
-    source = (REPO_DIR / f"{lesson}.py").read_text()
-    notebook = jupytext.read(REPO_DIR / f"{lesson}.py")
-    assert 8 <= len(notebook.cells) <= 12
-    assert notebook.cells[0].cell_type == "markdown" and notebook.cells[0].source.startswith("# Stage ")
-    blocks = re.split(r"^# %%.*\n", source, flags=re.MULTILINE)[1:]
-    assert len(blocks) == len(notebook.cells)
-    for cell, block in zip(notebook.cells, blocks):
-        if cell.cell_type == "markdown" or is_notebook_only(cell):  # comments in the .py, nothing to run
-            assert all(line == "#" or line.startswith("# ") for line in block.strip().splitlines()), block
-    only = [cell for cell in notebook.cells if is_notebook_only(cell)]
-    assert only and all(len(cell.source.splitlines()) <= 5 for cell in only)
-    assert notebook.cells[-1].cell_type == "raw" and "def main(" in notebook.cells[-1].source  # the CLI: not run
+def cells_of(lesson):
+    return jupytext.read(REPO_DIR / f"{lesson}.py").cells
+
+
+def lines_of(cell):
+    return [line for line in cell.source.splitlines() if line.strip()]
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_notebook_only_cells_are_code_in_the_notebook_and_comments_in_the_script(lesson):
-    script_cells = jupytext.read(REPO_DIR / f"{lesson}.py").cells
-    notebook_cells = jupytext.read(REPO_DIR / f"{lesson}.ipynb").cells
-    for script_cell, notebook_cell in zip(script_cells, notebook_cells, strict=True):
-        if is_notebook_only(script_cell):
-            assert notebook_cell.cell_type == "code"
-            compile(notebook_cell.source, lesson, "exec")  # Python, not comments
+def test_one_notebook_only_cell_of_five_lines_and_no_raw_or_script_only_cells(lesson):
+    cells = cells_of(lesson)
+    assert cells[0].cell_type == "markdown" and cells[0].source.startswith("# Stage ")
+    only = [cell for cell in cells if is_notebook_only(cell)]
+    assert len(only) == 1 and only[0] is cells[1] and len(lines_of(only[0])) <= 5
+    assert all(cell.cell_type in ("markdown", "code") for cell in cells)
+    assert not any("active-py" in cell.metadata.get("tags", []) for cell in cells)
+
+
+def is_optimizer_class(cell):
+    return re.search(r"^class \w+\(torch\.optim\.Optimizer\):", cell.source, flags=re.MULTILINE) is not None
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_code_cells_are_short(lesson):
+    for cell in cells_of(lesson):
+        if cell.cell_type == "code":
+            limit = 45 if is_optimizer_class(cell) else 30
+            assert len(lines_of(cell)) <= limit, f"{len(lines_of(cell))} lines:\n{cell.source}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_a_paragraph_comes_before_each_code_cell(lesson):
+    cells = cells_of(lesson)
+    for before, cell in zip(cells, cells[1:]):
+        if cell.cell_type == "code" and not is_notebook_only(before):
+            assert before.cell_type == "markdown", f"no paragraph before:\n{cell.source}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_each_picture_is_followed_by_what_to_look_at(lesson):
+    cells = cells_of(lesson)
+    drawing = [i for i, cell in enumerate(cells) if cell.cell_type == "code" and "show_pictures(" in cell.source]
+    assert drawing
+    for i in drawing:
+        assert cells[i + 1].cell_type == "markdown" and len(cells[i + 1].source) > 80, cells[i].source
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_no_commented_out_code_and_no_main(lesson):
+    for cell in cells_of(lesson):
+        if cell.cell_type != "code" or is_notebook_only(cell):
+            continue
+        assert not re.search(r"^(def main|def parse_args|if __name__)", cell.source, flags=re.MULTILINE)
+        for line in cell.source.splitlines():
+            comment = line.strip().removeprefix("#").strip()
+            if line.strip().startswith("#") and re.search(r"\w\(.*\)$", comment):
+                with pytest.raises(SyntaxError):  # prose, not a statement left commented out
+                    compile(comment, lesson, "exec")
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_the_settings_come_first_and_the_lesson_ends_with_finish(lesson):
+    code = [cell for cell in cells_of(lesson) if cell.cell_type == "code" and not is_notebook_only(cell)]
+    assert f'_flags.apply("{lesson}", globals())' in code[0].source
+    assert all(re.match(r"^[A-Z][A-Z0-9_]* = ", line) or line.startswith(("#", "import _flags", "_flags.apply"))
+               for line in lines_of(code[0])), code[0].source
+    assert code[-1].source.strip() == f'_flags.finish("{lesson}", globals())'
 
 
 def test_without_the_lesson_files_the_first_cell_says_what_to_do(tmp_path):
@@ -97,17 +139,30 @@ def test_without_the_lesson_files_the_first_cell_says_what_to_do(tmp_path):
 
 # --- in a real kernel ----------------------------------------------------------------------------
 
+def without_wrote_lines(text):
+    return [line for line in text.splitlines() if not line.startswith("wrote ")]
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_run_all_prints_what_the_scripts_print(lesson, notebook_runs, end_to_end):
+def test_run_all_prints_what_the_script_prints(lesson, notebook_runs, end_to_end):
     cells = [cell for cell in notebook_runs[lesson].result().cells if cell.cell_type == "code"]
-    first_lesson_cell = 1  # cell 0 is the notebook-only check, which prints the versions
-    expected = ""
-    for name in SCRIPT_RUNS[lesson]:
-        result = end_to_end[name].result()
-        assert result.returncode == 0 and END_TO_END_RUNS[name][1][-1] == "--json"
-        expected += result.stdout[: result.stdout.rstrip("\n").rfind("\n") + 1]  # all but the --json line
-    lesson_cells = cells[first_lesson_cell : len(cells) - len(KERNEL_CHECKS.get(lesson, []))]
-    assert printed(lesson_cells) == re.sub(r"^wrote \S*/", "wrote ", expected, flags=re.MULTILINE)
+    result = end_to_end[SCRIPT_RUNS[lesson]].result()
+    assert result.returncode == 0 and END_TO_END_RUNS[SCRIPT_RUNS[lesson]][1][-1] == "--json"
+    expected = result.stdout[: result.stdout.rstrip("\n").rfind("\n") + 1]  # all but the --json line
+    lesson_cells = cells[1 : len(cells) - len(KERNEL_CHECKS.get(lesson, []))]  # cell 0: the version table
+    assert without_wrote_lines(printed(lesson_cells)) == without_wrote_lines(expected)
+    assert [line for line in printed(lesson_cells).splitlines() if line.startswith("wrote ")] == [
+        line for line in re.sub(r"^wrote \S*/", "wrote ", expected, flags=re.MULTILINE).splitlines()
+        if line.startswith("wrote ")]
+
+
+@pytest.mark.parametrize("name", ["02_whole_numbers", "03_whole_numbers"])
+def test_whole_numbers_in_the_settings_cell_run_in_a_kernel(name, notebook_runs):
+    cells = notebook_runs[name].result().cells
+    errors = [out for cell in cells for out in cell.get("outputs", []) if out.output_type == "error"]
+    assert errors == [] and printed(cells[1:]).strip()
+    settings = next(cell.source for cell in cells if "_flags.apply(" in cell.source)
+    assert all(line in settings.splitlines() for line in EDITED_SETTINGS[name][1].values())
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
