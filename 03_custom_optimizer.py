@@ -4,13 +4,14 @@
 # The article's stage first: `SimpleGD`, a subclass of `torch.optim.Optimizer`,
 # and its two uses:
 #   1. SimpleGD minimises y = x², checked against the closed form;
-#   2. SimpleGD trains the stage 1 network with stage 1's own loop, and ends with
-#      the very same weights as `torch.optim.SGD(momentum=0)` from the same start.
-# Then one step further: `SimpleMomentum`, an optimizer that keeps state (a
+#   2. SimpleGD trains stage 1's network, `Test_Conv`, and ends with the very
+#      same weights as `torch.optim.SGD(momentum=0)` from the same start.
+#
+# Then, beyond the article: `SimpleMomentum`, an optimizer that keeps state (a
 # velocity per parameter), which rebuilds stage 1's run bit for bit, and
 #   3. rolls over the small bumps where plain gradient descent gets stuck.
 #
-# In a terminal: `python 03_custom_optimizer.py`.
+# Run it: `python 03_custom_optimizer.py`.
 
 # %% tags=["active-ipynb"]
 # try:  # notebook only: the lesson's files must lie beside this notebook
@@ -19,28 +20,44 @@
 #     raise FileNotFoundError("Put this notebook beside the lesson files: upload or clone the whole folder.") from None
 # _notebook.show_versions()
 
+# %% [markdown]
+# ## Settings
+#
+# The article's values. In a notebook, change them here and run all the cells again.
+# In a terminal, flags change them: `python 03_custom_optimizer.py --help` lists them.
+
+# %%
+LR = 0.1  # SimpleGD's learning rate in parts 1 and 2
+STEPS = 50  # part 1: steps on y = x^2
+EPOCHS = 2  # part 2: passes over the 40 training samples, as in stage 1
+SEED = 0  # part 2: draws the initial weights; stage 1's seed
+MINIMA_LR = 0.05  # part 3: the learning rate of both optimizers on the bumpy function
+MINIMA_STEPS = 200  # part 3: steps per run
+STARTS = (2.5, 3.0, -2.0)  # part 3: 1 to 4 starting points, each in [-4, 4]
+FRAMES = None  # part 3: frames in the GIF; None: 80, or one per position if the run has fewer
+DEVICE = "auto"  # part 2 trains on "cpu" or "cuda"; "auto": cuda where there is one
+OUT_DIR = "outputs"  # the pictures go to this folder, beside the lessons
+PLOTS = True  # False: draw no pictures
+
+import _flags  # machinery, read nothing here: flags replace the values above, all are checked
+
+_flags.apply("03_custom_optimizer", globals())
+
+# %% [markdown]
+# The lesson needs torch, and `common.py`, which holds what the lessons share:
+# stage 1's network `Test_Conv`, a fresh one from a seed, the training and test
+# sets, and their evaluation. `_cli` is machinery (progress, pictures, run-time
+# errors): you may skip it.
+
 # %%
 import copy
-import importlib
+import math
 
 import torch
+from torch import nn
 
 import _cli
 import common
-
-stage1 = importlib.import_module("01_pattern_classifier")  # a file name that starts with a digit needs importlib
-
-# The settings: the article's, and the defaults of the flags at the bottom.
-# In a notebook, change them here and run the cells below again.
-LR = 0.1  # SimpleGD's learning rate in parts 1 and 2
-STEPS = 50  # part 1: steps on y = x^2
-EPOCHS = stage1.EPOCHS  # part 2: stage 1's training
-SEED = stage1.SEED
-MINIMA_LR = 0.05  # part 3: both optimizers on a bumpy function
-MINIMA_STEPS = 200
-MINIMA_MOMENTUM = 0.9
-STARTS = (2.5, 3.0, -2.0)
-ESCAPE = 1000.0  # a one-dimensional run whose |x| passes this has diverged
 
 # %% [markdown]
 # ## The article's stage: SimpleGD
@@ -49,9 +66,30 @@ ESCAPE = 1000.0  # a one-dimensional run whose |x| passes this has diverged
 # parameter against its gradient. Everything else comes from
 # `torch.optim.Optimizer`: the *param groups* (the parameters, each group with
 # its own settings), `zero_grad`, `state_dict` (the settings and state to save
-# and load), learning-rate schedulers and hooks. `step()` may be given a
-# *closure*, a function that computes the loss again (optimizers such as L-BFGS
-# need it); it is `step()`'s own job to call it.
+# and load), learning-rate schedulers and hooks.
+#
+# First, two small rules that make SimpleGD a true stand-in for
+# `torch.optim.SGD`: it refuses the learning rates SGD refuses, with the same
+# message, and it takes the ones SGD takes, a one-element tensor among them.
+
+# %%
+def check_learning_rate(lr):
+    """Refuse what torch.optim.SGD refuses, with the same exception and message."""
+    if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def as_scalar(lr):
+    """A one-element tensor lr as a 0-d tensor, which add_(alpha=) takes; a float stays a float."""
+    return lr.squeeze() if isinstance(lr, torch.Tensor) else lr
+
+
+# %% [markdown]
+# Now SimpleGD itself. `step()` may be given a *closure*, a function that
+# computes the loss again (optimizers such as L-BFGS need it); it is `step()`'s
+# own job to call it.
 #
 # The article writes the update as `p.add_(p.grad * -lr)`: right in exact
 # arithmetic, but it makes a temporary tensor and rounds twice. `p.add_(p.grad,
@@ -85,42 +123,23 @@ class SimpleGD(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:  # this parameter took no part in the loss
                     continue
-                # In place (add_), so the model keeps the very tensor it owns; alpha= fuses
-                # the scaling into the addition: no temporary tensor, and the same single
-                # rounding as torch.optim.SGD, hence the same bits.
+                # In place, so the model keeps the very tensor it owns; alpha= fuses the
+                # scaling into the addition: one rounding, as torch.optim.SGD, the same bits.
                 p.add_(p.grad, alpha=-lr)
         return loss
 
 
-def check_learning_rate(lr):
-    """Refuse what torch.optim.SGD refuses, with the same exception and message."""
-    if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-        raise ValueError("Tensor lr must be 1-element")
-    if lr < 0.0:
-        raise ValueError(f"Invalid learning rate: {lr}")
-
-
-def as_scalar(lr):
-    """A one-element tensor lr as a 0-d tensor, which add_(alpha=) takes; a float stays a float."""
-    return lr.squeeze() if isinstance(lr, torch.Tensor) else lr
-
-
 # %% [markdown]
-# ## Its two uses
+# ## Part 1: SimpleGD on y = x²
 #
-# Part 1 is the article's: SimpleGD on y = x² from x = 1.0, where every step
-# multiplies x by 1 - 2*lr, as in stage 2.
-#
-# Part 2 puts SimpleGD into stage 1's own training loop, and trains a twin
-# network, from the same initial weights, with `torch.optim.SGD(momentum=0)`.
-# The two end with identical weights, bit for bit. So the "stochastic" in SGD
-# is not in the optimizer: with momentum 0, SGD is plain gradient descent. It
-# is in the loop, which shows the network one sample per step: each step
-# follows one sample's gradient, not the whole training set's, and with
-# `--order shuffled` the samples come in a random order. In the article's order
-# the loop is not random at all: two seeds differ only in their initial weights.
+# The article's first use: SimpleGD moves one number, x, down the parabola
+# y = x². `descend` is the usual three lines of a training step, for any
+# function of one number; a run whose x runs away is stopped with a message.
 
 # %%
+ESCAPE = 1000.0  # a one-dimensional run whose |x| passes this has diverged
+
+
 def descend(function, optimizer, x, steps):
     """Minimise function(x) over a scalar tensor x; return x before the first step and after each."""
     xs = [x.item()]
@@ -136,54 +155,101 @@ def descend(function, optimizer, x, steps):
     return xs
 
 
-def part_parabola(lr=LR, steps=STEPS):
-    """Part 1, the article's use: SimpleGD on y = x^2 from x = 1.0."""
-    print(f"Part 1: SimpleGD(lr={lr:g}) on y = x^2 from x = 1.0, {steps} steps")
-    x = torch.tensor(1.0, requires_grad=True)  # the one parameter SimpleGD moves
-    xs = descend(torch.square, SimpleGD([x], lr=lr), x, steps)
-    every = max(1, steps // 10)
-    print("  " + "  ".join(f"x{n}={xs[n]:.4g}" for n in sorted({*range(0, steps + 1, every), steps})))
-    expected = common.parabola_closed_form(1.0, lr, steps)
-    difference = abs(xs[-1] - expected) / abs(expected) if expected else abs(xs[-1])
-    print(f"  closed form x0*(1 - 2*lr)^n = {expected:.9g}, measured {xs[-1]:.9g} "
-          f"({'relative' if expected else 'absolute'} difference {difference:.1e})")
-    return xs, {"x_final": xs[-1], "x_expected": expected}
+# %% [markdown]
+# From x = 1.0, every step multiplies x by 1 − 2·lr, as in stage 2. Watch x
+# shrink: with lr = 0.1 each step keeps 80% of it.
 
+# %%
+print(f"Part 1: SimpleGD(lr={LR:g}) on y = x^2 from x = 1.0, {STEPS} steps")
+x = torch.tensor(1.0, requires_grad=True)  # the one parameter SimpleGD moves
+xs = descend(torch.square, SimpleGD([x], lr=LR), x, STEPS)
+every = max(1, STEPS // 10)  # about ten positions: the first, every `every`-th, and the last
+print("  " + "  ".join(f"x{n}={xs[n]:.4g}" for n in sorted({*range(0, STEPS + 1, every), STEPS})))
 
-def draw_parabola(xs, lr=LR, out_dir=_cli.DEFAULT_OUT_DIR):
+# %% [markdown]
+# The check: n steps multiply x0 by (1 − 2·lr)ⁿ. Where that is exactly 0
+# (lr = 0.5), a relative difference means nothing, so the absolute one is printed.
+
+# %%
+x_expected = common.parabola_closed_form(1.0, LR, STEPS)
+if x_expected:
+    difference = f"relative difference {abs(xs[-1] - x_expected) / abs(x_expected):.1e}"
+else:
+    difference = f"absolute difference {abs(xs[-1]):.1e}"
+print(f"  closed form x0*(1 - 2*lr)^n = {x_expected:.9g}, measured {xs[-1]:.9g} ({difference})")
+
+# %% [markdown]
+# The picture: the run on the parabola, and |x| per step against the closed
+# form (colours and axes are in `_figures.py`, machinery).
+
+# %%
+if PLOTS:
     import _figures  # matplotlib loads only when there is something to draw
 
-    return _figures.stage3_parabola(xs, lr, out_dir / "03_parabola.png")
+    _cli.prepare_out_dir(OUT_DIR)
+    parabola_picture = _figures.stage3_parabola(xs, LR, OUT_DIR / "03_parabola.png")
+    _cli.show_pictures([parabola_picture])
+
+# %% [markdown]
+# **What to look at:** on the left, the points (coloured by step) start at
+# x = 1 and crowd towards the bottom of the bowl, each step shorter than the last. On the right, on a
+# log scale, the dots (SimpleGD in float32) sit on the straight line of the
+# closed form: every step multiplies x by the same 1 − 2·lr (0.8 by default).
+
+# %% [markdown]
+# ## Part 2: SimpleGD trains stage 1's network
+#
+# The article's claim: SimpleGD can take `torch.optim.SGD`'s place in a real
+# training loop. Here is stage 1's loop, written again so that this lesson
+# reads on its own: one sample per step, in the article's order (pattern A at
+# scales 0 to 19, then B), every step's loss kept. A run that takes long shows
+# its progress in a terminal.
+
+# %%
+def train(model, optimizer, epochs=EPOCHS, label="training"):
+    """Stage 1's loop: one sample per step, in the article's order; return every step's loss."""
+    device = next(model.parameters()).device
+    inputs, labels = (t.to(device) for t in common.training_set())
+    loss_fn = nn.CrossEntropyLoss()  # small when the logit of the right class stands out
+    losses = []
+    for epoch in range(1, epochs + 1):
+        _cli.show_progress(f"{label}: epoch {epoch} of {epochs}")
+        for step, i in enumerate(range(len(labels)), start=1):
+            optimizer.zero_grad()  # clear the last step's gradients: backward() adds to them
+            loss = loss_fn(model(inputs[i : i + 1]), labels[i : i + 1])  # forward: one sample in
+            losses.append(loss.item())
+            if not math.isfinite(losses[-1]):  # inf or NaN: the run has diverged, stop now
+                _cli.end_progress()
+                raise _cli.TrainingDiverged(epoch, step, losses[-1], label)
+            loss.backward()  # backward: d(loss)/d(weight) for every weight, into its .grad
+            optimizer.step()  # the optimizer moves every weight against its gradient
+    _cli.end_progress()
+    return losses
 
 
-def part_network(lr=LR, epochs=EPOCHS, seed=SEED, device="cpu"):
-    """Part 2, the article's claim: SimpleGD trains the stage 1 network with stage 1's loop.
+# %% [markdown]
+# Two twin networks, the same initial weights (drawn from `SEED`, as stage 1
+# draws them): SimpleGD trains one, `torch.optim.SGD(momentum=0)` the other.
+# The *training accuracy* counts the 38 training samples a network without bias
+# can tell apart (at scale 0 both patterns are all zeros); the *test accuracy*
+# counts 160 noisy copies of the patterns that no run trained on.
 
-    The check: torch.optim.SGD(momentum=0) from the same start ends with the same weights.
-    """
-    print(f"\nPart 2: SimpleGD(lr={lr:g}) trains Test_Conv with stage 1's loop, "
-          f"{epochs} epoch{'' if epochs == 1 else 's'}")
-    ours, theirs = twin_networks(seed, device)
-    before = common.evaluate(ours)
-    stage1.train(ours, SimpleGD(ours.parameters(), lr=lr), epochs, verbose=False)  # stage 1's loop, our optimizer
-    stage1.train(theirs, torch.optim.SGD(theirs.parameters(), lr=lr, momentum=0), epochs, verbose=False)
-    after = common.evaluate(ours)
-    print(f"  training accuracy {before['train_accuracy']:.1f}% before, {after['train_accuracy']:.1f}% after; "
-          f"test accuracy {before['test_accuracy']:.1f}% -> {after['test_accuracy']:.1f}%")
-    identical, max_abs_diff = compare_weights(ours, theirs)
-    print(f"  weights after SimpleGD vs torch.optim.SGD(momentum=0) from the same start: "
-          f"{verdict(identical)} (largest difference {max_abs_diff:g})")
-    return {"train_accuracy_before": before["train_accuracy"], "train_accuracy_after": after["train_accuracy"],
-            "test_accuracy_before": before["test_accuracy"], "test_accuracy_after": after["test_accuracy"],
-            "identical_to_sgd": identical, "max_abs_diff": max_abs_diff}
+# %%
+print(f"\nPart 2: SimpleGD(lr={LR:g}) trains Test_Conv with stage 1's loop, "
+      f"{EPOCHS} epoch{'' if EPOCHS == 1 else 's'}")
+model = common.new_network(SEED, DEVICE)
+twin = copy.deepcopy(model)  # the same initial weights, for torch.optim.SGD
+before = common.evaluate(model)
+train(model, SimpleGD(model.parameters(), lr=LR), EPOCHS, "part 2, SimpleGD")
+train(twin, torch.optim.SGD(twin.parameters(), lr=LR, momentum=0), EPOCHS, "part 2, torch.optim.SGD")
+after = common.evaluate(model)
+print(f"  training accuracy {before['train_accuracy']:.1f}% before, {after['train_accuracy']:.1f}% after; "
+      f"test accuracy {before['test_accuracy']:.1f}% -> {after['test_accuracy']:.1f}%")
 
+# %% [markdown]
+# Now compare the two networks' weights, every one of them, bit for bit.
 
-def twin_networks(seed, device="cpu"):
-    """Two Test_Conv with the same initial weights, those stage 1 draws from `seed`."""
-    model = stage1.new_network(seed, device)
-    return model, copy.deepcopy(model)
-
-
+# %%
 def compare_weights(model, other):
     """(every parameter equal bit for bit?, the largest absolute difference)."""
     pairs = list(zip(model.parameters(), other.parameters()))
@@ -195,24 +261,24 @@ def verdict(identical):
     return "identical, bit for bit" if identical else "DIFFERENT"
 
 
-# %% tags=["active-ipynb"]
-# xs, parabola = part_parabola(LR, STEPS)
-# _cli.show_pictures([draw_parabola(xs, LR)])
-# network = part_network(LR, EPOCHS, SEED)
+identical_to_sgd, max_abs_diff = compare_weights(model, twin)
+print(f"  weights after SimpleGD vs torch.optim.SGD(momentum=0) from the same start: "
+      f"{verdict(identical_to_sgd)} (largest difference {max_abs_diff:g})")
 
 # %% [markdown]
-# ## Beyond the article: an optimizer with state, and local minima
+# Identical: so the "stochastic" in SGD is not in the optimizer. With momentum
+# 0, SGD is plain gradient descent. It is in the loop, which shows the network
+# one sample per step: each step follows one sample's gradient, not the whole
+# training set's. In the article's order the loop is not even random: two seeds
+# differ only in their initial weights.
+
+# %% [markdown]
+# ## Beyond the article: an optimizer with state
 #
 # `SimpleGD` forgets everything between steps. Momentum cannot: its velocity
 # must outlive the step that made it. That is what `self.state` is for, a dict
 # per parameter that the optimizer keeps from step to step and that
-# `state_dict()` saves. `SimpleMomentum` keeps the velocity there. In stage 1's
-# loop, with stage 1's seed and settings, it ends with exactly the weights of
-# stage 1's run with `torch.optim.SGD`.
-#
-# Part 3 shows the article's closing warning: plain gradient descent stops in
-# the first valley it meets. On f(x) = x²/4 + sin(5x)/2, a bowl with ripples,
-# SimpleGD and SimpleMomentum start from the same points.
+# `state_dict()` saves. `SimpleMomentum` keeps the velocity there.
 
 # %%
 class SimpleMomentum(torch.optim.Optimizer):
@@ -223,14 +289,12 @@ class SimpleMomentum(torch.optim.Optimizer):
 
     A stand-in for torch.optim.SGD(params, lr, momentum) with dampening 0, no
     Nesterov and no weight decay: in every case the tests try, the same bits.
-    Each parameter's velocity outlives the step that made it, so it lives in
-    self.state[p]["velocity"], where state_dict() saves it.
     """
 
     def __init__(self, params, lr=1e-3, momentum=0.9):
         check_learning_rate(lr)
-        if momentum < 0.0:
-            raise ValueError(f"Invalid momentum value: {momentum}")  # SGD's own check and message
+        if momentum < 0.0:  # SGD's own check and message: a momentum of 1 or more is allowed
+            raise ValueError(f"Invalid momentum value: {momentum}")
         super().__init__(params, defaults={"lr": lr, "momentum": momentum})
 
     @torch.no_grad()  # the update must not be recorded by autograd
@@ -248,31 +312,43 @@ class SimpleMomentum(torch.optim.Optimizer):
                 state = self.state[p]  # this parameter's own dict, kept from step to step
                 if "velocity" not in state:
                     # A copy: zero_grad(set_to_none=False) will zero p.grad in place
-                    state["velocity"] = p.grad.clone()  # the first step starts from the gradient, as SGD's does
+                    state["velocity"] = p.grad.clone()  # the first step starts from the gradient, as SGD's
                 else:
-                    # The velocity is every past gradient, each shrunk by `momentum` once per
-                    # step since: 0.9 keeps 90%. While the slope keeps its sign, the velocity
-                    # grows (up to 10x a plain step); where a small bump flips the slope, the
-                    # speed gathered so far outweighs it, and the run rolls on over the bump.
+                    # Every past gradient, each shrunk by `momentum` once per step since:
+                    # 0.9 keeps 90%. While the slope keeps its sign, the velocity grows (up
+                    # to 10x a plain step); a small bump that flips the slope cannot stop it.
                     state["velocity"].mul_(group["momentum"]).add_(p.grad)
                 p.add_(state["velocity"], alpha=-lr)
         return loss
 
 
-def rebuild_stage1(epochs=EPOCHS, seed=SEED, device="cpu"):
-    """SimpleMomentum in place of stage 1's SGD ends with stage 1's very weights."""
-    ours, stage1_run = twin_networks(seed, device)
-    settings = {"lr": stage1.LR, "momentum": stage1.MOMENTUM}
-    stage1.train(ours, SimpleMomentum(ours.parameters(), **settings), epochs, verbose=False)
-    stage1.train(stage1_run, torch.optim.SGD(stage1_run.parameters(), **settings), epochs, verbose=False)
-    identical, max_abs_diff = compare_weights(ours, stage1_run)
-    print(f"  SimpleMomentum(lr={stage1.LR}, momentum={stage1.MOMENTUM}) rebuilds stage 1's run with "
-          f"torch.optim.SGD: {verdict(identical)} (largest difference {max_abs_diff:g})")
-    return {"identical_to_stage1": identical, "stage1_max_abs_diff": max_abs_diff}
+# %% [markdown]
+# The proof that it is right: stage 1's run, redone with SimpleMomentum in
+# place of `torch.optim.SGD(lr=0.001, momentum=0.9)`, from the same seed and
+# for the same epochs, must end with exactly stage 1's weights.
 
+# %%
+STAGE1_LR, STAGE1_MOMENTUM = 0.001, 0.9  # stage 1's settings for torch.optim.SGD
+momentum_model = common.new_network(SEED, DEVICE)
+stage1_model = copy.deepcopy(momentum_model)
+train(momentum_model, SimpleMomentum(momentum_model.parameters(), lr=STAGE1_LR, momentum=STAGE1_MOMENTUM),
+      EPOCHS, "SimpleMomentum")
+train(stage1_model, torch.optim.SGD(stage1_model.parameters(), lr=STAGE1_LR, momentum=STAGE1_MOMENTUM),
+      EPOCHS, "stage 1's torch.optim.SGD")
+identical_to_stage1, stage1_max_abs_diff = compare_weights(momentum_model, stage1_model)
+print(f"  SimpleMomentum(lr={STAGE1_LR}, momentum={STAGE1_MOMENTUM}) rebuilds stage 1's run with "
+      f"torch.optim.SGD: {verdict(identical_to_stage1)} (largest difference {stage1_max_abs_diff:g})")
 
+# %% [markdown]
+# ## Part 3: local minima
+#
+# The article's closing warning: plain gradient descent stops in the first
+# valley it meets. Here is a bowl with ripples, f(x) = x²/4 + sin(5x)/2: one
+# global minimum and several local ones. Its lowest point is found on a fine
+# grid, to tell the runs that reach it from the others.
+
+# %%
 MINIMA_RANGE = 4.0  # part 3 draws and searches f on [-4, 4]
-GLOBAL_TOLERANCE = 1e-3  # a run "found the global minimum" if f ended this close to its value
 
 
 def bumpy(x):
@@ -292,113 +368,72 @@ def global_minimum():
     return grid[best].item(), values[best].item()
 
 
-def descend_bumpy(x0, lr, steps, momentum):
-    """Minimise bumpy from x0: with SimpleGD if momentum is 0, else with SimpleMomentum."""
+x_best, f_best = global_minimum()
+
+# %% [markdown]
+# Both hand-written optimizers start from each point of `STARTS`, with the same
+# learning rate. A run "found the global minimum" if its f ends within 0.001 of
+# the lowest value.
+
+# %%
+MINIMA_MOMENTUM = 0.9
+GLOBAL_TOLERANCE = 1e-3
+
+
+def roll(x0, momentum, lr=MINIMA_LR, steps=MINIMA_STEPS):
+    """One run on bumpy from x0: SimpleGD if momentum is 0, else SimpleMomentum."""
     x = torch.tensor(x0, requires_grad=True)
     optimizer = SimpleMomentum([x], lr=lr, momentum=momentum) if momentum else SimpleGD([x], lr=lr)
-    return descend(bumpy, optimizer, x, steps)
+    xs = descend(bumpy, optimizer, x, steps)
+    fs = bumpy(torch.tensor(xs)).tolist()
+    return {"optimizer": type(optimizer).__name__, "x0": x0, "x_final": xs[-1], "f_final": fs[-1],
+            "is_global": fs[-1] - f_best < GLOBAL_TOLERANCE, "xs": xs, "fs": fs}
 
 
-def part_local_minima(starts=STARTS, lr=MINIMA_LR, steps=MINIMA_STEPS):
-    """Part 3: both hand-written optimizers from every start; return the runs and the global minimum (x, f)."""
-    x_best, f_best = global_minimum()
-    print(f"\nPart 3: f(x) = x^2/4 + sin(5x)/2, global minimum f({x_best:.4f}) = {f_best:.4f}; "
-          f"lr {lr:g}, {steps} steps, SimpleMomentum with momentum {MINIMA_MOMENTUM}")
-    runs = []
-    for name, momentum in (("SimpleGD", 0.0), ("SimpleMomentum", MINIMA_MOMENTUM)):
-        for x0 in starts:
-            xs = descend_bumpy(x0, lr, steps, momentum)
-            fs = bumpy(torch.tensor(xs)).tolist()
-            runs.append({"optimizer": name, "x0": x0, "x_final": xs[-1], "f_final": fs[-1],
-                         "is_global": fs[-1] - f_best < GLOBAL_TOLERANCE, "xs": xs, "fs": fs})
-    for run in runs:
-        where = "the global minimum" if run["is_global"] else "a local minimum"
-        print(f"  {run['optimizer']:<14} from x0 = {run['x0']:>5g}: stopped at x = {run['x_final']:8.4f}, "
-              f"f = {run['f_final']:7.4f}, {where}")
-    return runs, (x_best, f_best)
+print(f"\nPart 3: f(x) = x^2/4 + sin(5x)/2, global minimum f({x_best:.4f}) = {f_best:.4f}; "
+      f"lr {MINIMA_LR:g}, {MINIMA_STEPS} steps, SimpleMomentum with momentum {MINIMA_MOMENTUM}")
+runs = [roll(x0, momentum) for momentum in (0.0, MINIMA_MOMENTUM) for x0 in STARTS]
+for run in runs:
+    where = "the global minimum" if run["is_global"] else "a local minimum"
+    print(f"  {run['optimizer']:<14} from x0 = {run['x0']:>5g}: stopped at x = {run['x_final']:8.4f}, "
+          f"f = {run['f_final']:7.4f}, {where}")
 
+# %% [markdown]
+# The animation: one panel per optimizer, one marker per start. The panels,
+# colours, legend and the GIF's encoding are in `_figures.py` and `_gif.py`
+# (machinery).
 
+# %%
 GIF_FPS = 20
-GIF_FRAMES = 80  # or one per position, for a run of fewer steps
 
-
-def draw_local_minima(runs, best, steps=MINIMA_STEPS, n_frames=GIF_FRAMES, out_dir=_cli.DEFAULT_OUT_DIR):
+if PLOTS:
     import _figures
 
-    return _figures.stage3_local_minima(runs, best, MINIMA_RANGE, steps, n_frames, GIF_FPS,
-                                        out_dir / "03_local_minima.gif")
+    _cli.prepare_out_dir(OUT_DIR)
+    minima_picture = _figures.stage3_local_minima(runs, (x_best, f_best), MINIMA_RANGE, MINIMA_STEPS, FRAMES,
+                                                  GIF_FPS, OUT_DIR / "03_local_minima.gif")
+    _cli.show_pictures([minima_picture])
 
+# %% [markdown]
+# **What to look at:** the left panel (plain descent, blue) settles in the
+# nearest valley from every start. On the right, momentum (orange) from 2.5 and
+# −2 gathers enough speed to roll over the ridges into the global minimum (the
+# green star), while from 3.0 it stays in the valley near 3.31. Each run ends as
+# a ring, the first start's the largest, so runs that stop at the same place
+# show as rings inside each other. The faint markers are the starts; the trails
+# show the last 12 steps.
 
-# %% tags=["active-ipynb"]
-# network.update(rebuild_stage1(EPOCHS, SEED))
-# runs, best = part_local_minima(STARTS, MINIMA_LR, MINIMA_STEPS)
-# _cli.show_pictures([draw_local_minima(runs, best, MINIMA_STEPS, min(GIF_FRAMES, MINIMA_STEPS + 1))])
+# %% [markdown]
+# ## What next
+#
+# You wrote two optimizers that match PyTorch's own to the last bit, and saw
+# what momentum's state buys: speed that carries a run over small bumps, though
+# not always into the lowest valley. A later lesson, 04, writes Adam by hand the
+# same way: a state of two running averages per parameter, checked against
+# `torch.optim.Adam`.
 
-# %% tags=["active-py"]
-# ===========================================================================
-# The command line: flags, then main() and its --json report
-# ===========================================================================
+# %% [markdown]
+# In a terminal, `--json` prints the results as one JSON object on the last line.
 
-MAX_STEPS = 10_000
-starting_points = _cli.comma_list(_cli.in_range(-MINIMA_RANGE, MINIMA_RANGE), 4,
-                                  f"numbers in [-{MINIMA_RANGE:g}, {MINIMA_RANGE:g}]")
-
-
-def parse_args(argv=None):
-    parser = _cli.make_parser("Stage 3: write your own optimizer, SimpleGD, and check it against torch.optim.SGD.")
-    parser.add_argument("--lr", type=_cli.learning_rate, default=LR,
-                        help="SimpleGD learning rate in parts 1 (parabola) and 2 (network)")
-    parser.add_argument("--steps", type=_cli.in_range(1, MAX_STEPS, int), default=STEPS,
-                        help=f"part 1: steps on y = x^2, 1 to {MAX_STEPS}")
-    parser.add_argument("--seed", type=_cli.seed_value, default=SEED,
-                        help="part 2: seeds the initial weights, 0 to 2**63-1")
-    parser.add_argument("--epochs", type=_cli.epochs_value, default=EPOCHS,
-                        help=f"part 2: passes over the 40 training samples, 1 to {_cli.MAX_EPOCHS}")
-    parser.add_argument("--minima-lr", type=_cli.learning_rate, default=MINIMA_LR,
-                        help="part 3: learning rate of both optimizers on the bumpy function")
-    parser.add_argument("--minima-steps", type=_cli.in_range(1, MAX_STEPS, int), default=MINIMA_STEPS,
-                        help=f"part 3: steps per run, 1 to {MAX_STEPS}")
-    parser.add_argument("--starts", type=starting_points, default=list(STARTS), metavar="X[,X...]",
-                        help=f"part 3: 1 to 4 starting points, each in [-{MINIMA_RANGE:g}, {MINIMA_RANGE:g}]; "
-                             "write a list that starts with a minus sign as --starts=-2,1 "
-                             f"(default: {','.join(map(str, STARTS))})")
-    parser.add_argument("--frames", type=_cli.in_range(2, MAX_STEPS + 1, int),
-                        help=f"part 3: frames in the GIF, from 2 to minima-steps+1 "
-                             f"(default: {GIF_FRAMES}, or minima-steps+1 if that is fewer)")
-    _cli.add_device_flag(parser)
-    _cli.add_output_flags(parser)
-    args = parser.parse_args(argv)
-    _cli.check_frames(parser, args, "minima-steps", args.minima_steps, GIF_FRAMES)
-    args.device = _cli.resolve_device(parser, args.device)
-    return args
-
-
-def run(args):
-    """Do the three parts, as the cells above do; draw the pictures; return the --json report."""
-    if not args.no_plots:
-        _cli.prepare_out_dir(args.out_dir)
-    xs, parabola = part_parabola(args.lr, args.steps)
-    pictures = [] if args.no_plots else [draw_parabola(xs, args.lr, args.out_dir)]
-    _cli.show_pictures(pictures)
-    network = part_network(args.lr, args.epochs, args.seed, args.device)
-    network.update(rebuild_stage1(args.epochs, args.seed, args.device))
-    runs, best = part_local_minima(args.starts, args.minima_lr, args.minima_steps)
-    if not args.no_plots:
-        pictures.append(draw_local_minima(runs, best, args.minima_steps, args.frames, args.out_dir))
-        _cli.show_pictures(pictures[-1:])
-    local_minima = [{key: run[key] for key in ("optimizer", "x0", "x_final", "f_final", "is_global")}
-                    for run in runs]
-    return {"parabola": parabola, "network": network, "local_minima": local_minima,
-            "outputs": [str(path) for path in pictures]}
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    with _cli.quiet_if(args.quiet):
-        report = run(args)
-    if args.json:
-        _cli.print_json(report)
-
-
-if __name__ == "__main__":
-    _cli.run_cli(main)
+# %%
+_flags.finish("03_custom_optimizer", globals())

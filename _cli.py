@@ -8,9 +8,7 @@ docs/reference.md describes the behaviour; this is how it is done.
 """
 
 import argparse
-import contextlib
 import itertools
-import json
 import os
 import sys
 import tempfile

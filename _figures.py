@@ -7,7 +7,6 @@ orange for momentum, a green star for the lowest point.
 """
 
 import math
-import textwrap
 
 import numpy as np
 import torch
@@ -51,7 +50,7 @@ def label_decades(axis):
 
 def stage1_losses(losses, steps_per_epoch, order, path):
     """The loss at every step, ln 4 for reference; in the article's order, pattern B's steps are shaded."""
-    figure = new_figure(figsize=(7, 3.5))
+    figure = new_figure(figsize=(7, 3.8))
     axes = figure.subplots()
     axes.plot(range(1, len(losses) + 1), losses, color=MOMENTUM_COLOUR, marker=".")
     axes.axhline(math.log(4), color="black", linestyle="--", lw=1, label="ln 4: the loss of an all-zero input")
@@ -61,7 +60,8 @@ def stage1_losses(losses, steps_per_epoch, order, path):
         if order == "sequential":  # the second half of each epoch is pattern B
             axes.axvspan(start + steps_per_epoch / 2 + 0.5, start + steps_per_epoch + 0.5,
                          color="grey", alpha=0.15, lw=0, label="pattern B samples" if not start else None)
-    axes.legend(loc="upper left")
+    # below the axes: inside, wherever it stood, it could hide a peak that the lesson points to
+    figure.legend(loc="outside lower center", ncol=2, fontsize=9, frameon=False)
     axes.set(xlabel="step (one sample per step)", ylabel="cross-entropy loss",
              title=f"Stage 1: loss at each training step, {order} order (dotted: new epoch)")
     return _cli.save_figure(figure, path)
@@ -81,7 +81,7 @@ def stage1_filters(model, path):
     panels = figure.subplots(1, 6)
     for axes, image, title in ((panels[0], pattern_a(1), "pattern A"), (panels[1], pattern_b(1), "pattern B")):
         axes.imshow(image.reshape(4, 4).numpy(), cmap="Greys", vmin=0, vmax=1)
-        axes.set_title(title)
+        axes.set_title(f"{title}\nblack 1, white 0")
     limit = filters.abs().max().item() or 1.0
     for k in range(4):
         shown = panels[k + 2].imshow(filters[k].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
@@ -119,8 +119,12 @@ def stage1_sweep(results, orders, path):
 
 
 # ---------------------------------------------------------------------------
-# Stage 2: 02_gd_parabola_anim.py draws the panels and moves them; these are the details
+# Stage 2: 02_gd_parabola_anim.py draws the parabola, the point, its trail, the tangent and the
+# caption; these are the decorations: layout, colours, the |x| inset and the off-panel arrow
 # ---------------------------------------------------------------------------
+
+DESCENT_COLOURS = {"curve": CURVE_COLOUR, "minimum": MINIMUM_COLOUR, "point": PLAIN_GD_COLOUR, "tangent": "0.3"}
+
 
 def descent_figure(n_panels):
     """A figure of n panels side by side, sized for a GIF; returns (figure, list of axes)."""
@@ -131,34 +135,28 @@ def descent_figure(n_panels):
     return figure, list(all_axes)
 
 
-def distance_inset(axes, xs):
-    """A small log-scale plot of |x| per step inside `axes`; returns its (empty) moving marker."""
-    distance = axes.inset_axes([0.3, 0.42, 0.4, 0.33])
-    distance.semilogy(range(len(xs)), [max(abs(x), FLOAT32_TINY) for x in xs], color=PLAIN_GD_COLOUR, lw=1)
-    distance.set_title("|x|, log scale, per step", fontsize=8)
-    distance.tick_params(labelsize=7)
-    label_decades(distance.yaxis)
-    return distance.plot([], [], color=PLAIN_GD_COLOUR, marker="o", markersize=5)[0]
+def descent_decorations(axes, xs, reach, single):
+    """A panel's decorations, as moving parts: an arrow at the panel's edge while x is off it, and, in a
+    panel alone, a small log plot of |x| per step, with a marker at the current step."""
+    parts = {"arrow": axes.plot([], [], color=PLAIN_GD_COLOUR, markersize=9, linestyle="none")[0]}
+    if single:  # |x| on a log scale shows the slow end, too small to see on the parabola
+        inset = axes.inset_axes([0.3, 0.42, 0.4, 0.33])
+        inset.semilogy(range(len(xs)), [max(abs(x), FLOAT32_TINY) for x in xs], color=PLAIN_GD_COLOUR, lw=1)
+        inset.set_title("|x|, log scale, per step", fontsize=8)
+        inset.tick_params(labelsize=7)
+        label_decades(inset.yaxis)
+        parts["distance"] = inset.plot([], [], color=PLAIN_GD_COLOUR, marker="o", markersize=5)[0]
+    return parts
 
 
-def place_point(point, x, y, reach):
-    """Put the point at (x, y), or, once x is off the panel, an arrow at its edge on x's side."""
-    if abs(x) <= 1.05 * reach:
-        point.set(data=([x], [y]), marker="o")
-    else:
-        point.set(data=([math.copysign(reach, x)], [1.2 * reach**2]), marker=">" if x > 0 else "<")
-
-
-def descent_caption(run, step):
-    """The caption of one panel at `step`: long under a single panel, wrapped under narrow ones."""
-    x, f, slope = run["xs"][step], run["fs"][step], run["slopes"][step]
-    if run["single"]:
-        caption = f"step {step}:  x = {x:.3g}   f(x) = {f:.3g}   slope = {slope:.3g}"
-    else:
-        caption = f"step {step}\nx = {x:.3g}, f(x) = {f:.3g}"
-    if run["stop_note"] and step == len(run["xs"]) - 1:
-        caption += "\n" + (run["stop_note"] if run["single"] else textwrap.fill(run["stop_note"], 30))
-    return caption
+def move_decorations(parts, step, x, reach):
+    """Show the arrow on x's side once x is off the panel (|x| > 1.05 reach); move the inset's marker to `step`."""
+    off_panel = abs(x) > 1.05 * reach
+    parts["arrow"].set_visible(off_panel)  # an invisible artist costs nothing to draw
+    if off_panel:
+        parts["arrow"].set(data=([math.copysign(reach, x)], [1.2 * reach**2]), marker=">" if x > 0 else "<")
+    if "distance" in parts:
+        parts["distance"].set_data([step], [max(abs(x), FLOAT32_TINY)])
 
 
 # ---------------------------------------------------------------------------
@@ -186,6 +184,10 @@ def stage3_parabola(xs, lr, path):
 
 
 MARKERS = ("o", "s", "^", "D")  # one per starting point
+# Each run ends as a ring, the first start's the largest: runs that stop at the same place (or at
+# the star, drawn last and smaller) show as rings inside each other, none hidden under another.
+MARKER_SIZES = (20, 16, 12.5, 10)
+STAR_SIZE = 8
 TRAIL_STEPS = 12
 
 
@@ -202,14 +204,15 @@ def stage3_local_minima(runs, best, reach, steps, n_frames, fps, path):
         axes.plot(grid.numpy(), curve.numpy(), color=CURVE_COLOUR, lw=1.5)
         axes.set(xlabel="x", title=name, ylim=(curve.min().item() - 0.3, curve.max().item() + 1.2))
         for run in (run for run in runs if run["optimizer"] == name):
-            marker = MARKERS[starts.index(run["x0"])]
-            axes.plot(run["xs"][0], run["fs"][0], marker=marker, color=colour, alpha=0.3, linestyle="none")
+            which = starts.index(run["x0"])
+            marker = {"marker": MARKERS[which], "markersize": MARKER_SIZES[which]}
+            axes.plot(run["xs"][0], run["fs"][0], **marker, color=colour, alpha=0.3, linestyle="none")
             trail = axes.plot([], [], color=colour, alpha=0.6, lw=3)[0]
-            point = axes.plot([], [], marker=marker, color=colour, markersize=12, linestyle="none")[0]
+            point = axes.plot([], [], **marker, color=colour, markerfacecolor="none", markeredgewidth=2.5,
+                              linestyle="none")[0]
             moving.append((axes, run, trail, point))
-        # drawn last and smaller: a run that reaches the star shows as a ring around it
         stars.append(axes.plot(*best, marker="*", color=MINIMUM_COLOUR, markeredgecolor="black",
-                               markersize=10, linestyle="none")[0])
+                               markersize=STAR_SIZE, linestyle="none")[0])
     panels[0].set_ylabel("f(x) = x²/4 + sin(5x)/2")
     figure.legend(handles=local_minima_legend(starts), loc="outside lower center", ncol=len(starts) + 3,
                   fontsize=9, frameon=False)
@@ -230,9 +233,10 @@ def stage3_local_minima(runs, best, reach, steps, n_frames, fps, path):
 
 def local_minima_legend(starts):
     grey = "0.35"
-    return ([Line2D([], [], marker="*", color=MINIMUM_COLOUR, markeredgecolor="black", markersize=10,
+    return ([Line2D([], [], marker="*", color=MINIMUM_COLOUR, markeredgecolor="black", markersize=STAR_SIZE,
                     linestyle="none", label="global minimum")]
-            + [Line2D([], [], marker=MARKERS[i], color=grey, linestyle="none", label=f"run from x0 = {x0:g}")
+            + [Line2D([], [], marker=MARKERS[i], color=grey, markerfacecolor="none", markeredgewidth=2,
+                      markersize=min(MARKER_SIZES[i], 12), linestyle="none", label=f"run from x0 = {x0:g}")
                for i, x0 in enumerate(starts)]
             + [Line2D([], [], marker="o", color=grey, alpha=0.3, linestyle="none", label="its start"),
                Line2D([], [], color=grey, alpha=0.6, lw=3, label=f"its last {TRAIL_STEPS} steps")])

@@ -85,7 +85,10 @@ def apply(name, settings):
     if not in_a_kernel:
         sys.excepthook = report_failure
     flags = _cli.command_line_flags()
-    args = vars(parser.parse_args(flags))
+    if flags or not in_a_kernel:
+        args = vars(parser.parse_args(flags))
+    else:  # the settings as they are; argparse would pass a text setting through its flag's type and exit
+        args = {action.dest: action.default for action in parser._actions}
 
     def fail(message):
         if flags or not in_a_kernel:
@@ -184,10 +187,171 @@ def resolve_device(settings, fail):
 # Lesson 01
 # ---------------------------------------------------------------------------
 
+MAX_SWEEP = 10_000
+
+
+def report01(settings):
+    """01's --json: the article's run, the sweep's summary (None when skipped), the pictures."""
+    report = {"first_loss": settings["losses"][0], "final_loss": settings["losses"][-1], "losses": settings["losses"]}
+    for name in ("mse_same_pattern", "mse_different_patterns"):
+        report[name], report[f"{name}_after"] = settings["outputs_before"][name], settings["outputs_after"][name]
+    report["predicted_before"] = settings["outputs_before"]["predicted"]
+    report["predicted_after"] = settings["outputs_after"]["predicted"]
+    for name in ("train_accuracy", "test_accuracy", "article_check"):
+        report[f"{name}_before"], report[f"{name}_after"] = settings["before"][name], settings["after"][name]
+    report["test_classes_before"] = settings["test_classes_before"]
+    sweep = settings["SWEEP"] > 0
+    report["sweep"] = {order: settings["results"][order]["summary"] for order in settings["ORDERS"]} if sweep else None
+    pictures = ["01_loss.png", "01_filters.png"] + (["01_sweep.png"] if sweep else [])
+    report["outputs"] = [str(settings["OUT_DIR"] / name) for name in pictures] if settings["PLOTS"] else []
+    return report
+
+
+def check01(settings, fail):
+    resolve_device(settings, fail)
+
+
+@lesson("01_pattern_classifier", "Stage 1: teach a tiny CNN to tell two 4x4 patterns apart with torch.optim.SGD, "
+        "then train many seeds to see whether one good run was luck.", report=report01, check=check01)
+def flags01(parser, settings):
+    parser.add_argument("--epochs", dest="EPOCHS", type=_cli.epochs_value, default=settings["EPOCHS"],
+                        help=f"passes over the 40 training samples, 1 to {_cli.MAX_EPOCHS}")
+    parser.add_argument("--lr", dest="LR", type=_cli.learning_rate, default=settings["LR"], help="SGD's learning rate")
+    parser.add_argument("--momentum", dest="MOMENTUM", type=_cli.momentum_value, default=settings["MOMENTUM"],
+                        help="SGD's momentum, from 0 (none) up to but not including 1")
+    parser.add_argument("--order", dest="ORDER", choices=("sequential", "shuffled"), default=settings["ORDER"],
+                        help="sample order: the article's (A0..A19, B0..B19) or reshuffled each epoch with --seed")
+    parser.add_argument("--seed", dest="SEED", type=_cli.seed_value, default=settings["SEED"],
+                        help="seeds the initial weights and the shuffling, 0 to 2**63-1")
+    parser.add_argument("--sweep", dest="SWEEP", type=_cli.in_range(0, MAX_SWEEP, int), metavar="N",
+                        default=settings["SWEEP"],
+                        help=f"beyond the article: train seeds 0..N-1 in each order and count the runs that "
+                             f"learn their training set; 0 skips it, N up to {MAX_SWEEP}")
+    add_device_flag(parser, settings)
+    add_plots_flag(parser, settings)
+
 # ---------------------------------------------------------------------------
 # Lesson 02
 # ---------------------------------------------------------------------------
 
+MAX_STEPS_02 = 100_000
+MAX_X0_02 = 1e6
+DEFAULT_COMPARE_02 = "0.01,0.1,0.9,1.05"
+_compare_list = _cli.comma_list(_cli.learning_rate, 6,
+                                f"learning rates such as {DEFAULT_COMPARE_02} (or none: no comparison)")
+
+
+def compare_rates(value):
+    """--compare: 1 to 6 learning rates as a tuple; `none` (in a notebook also () or None) skips the comparison."""
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return ()
+    if isinstance(value, (tuple, list)) and not value:
+        return ()
+    return tuple(_compare_list(value))
+
+
+def report02(settings):
+    """The --json object: the article's run at the top level, the comparison under "compare" (null if skipped)."""
+    xs, steps = settings["history"]["x"], settings["STEPS"]
+    report = {"x_final": xs[-1], "x_expected": settings["expected"], "steps": steps, "steps_done": len(xs) - 1,
+              "behaviour": settings["behaviour"](xs, steps), "frames": settings.get("frames"),
+              "gif": settings.get("gif") and str(settings["gif"]), "compare": None}
+    if settings["COMPARE"]:
+        runs = [{"lr": lr, "x_final": run["x"][-1], "steps_done": len(run["x"]) - 1,
+                 "behaviour": settings["behaviour"](run["x"], steps)}
+                for lr, run in zip(settings["COMPARE"], settings["compared"])]
+        report["compare"] = {"runs": runs, "frames": settings.get("compare_frames"),
+                             "gif": settings.get("compare_gif") and str(settings["compare_gif"])}
+    return report
+
+
+@lesson("02_gd_parabola_anim",
+        "Stage 2: plain gradient descent on y = x^2, with autograd for the slope, as a GIF; "
+        "then several learning rates side by side.",
+        report=report02)
+def flags02(parser, settings):
+    parser.add_argument("--lr", dest="LR", type=_cli.learning_rate, default=settings["LR"],
+                        help="step size (learning rate)")
+    parser.add_argument("--steps", dest="STEPS", type=_cli.in_range(1, MAX_STEPS_02, int), default=settings["STEPS"],
+                        help=f"gradient descent steps, 1 to {MAX_STEPS_02}")
+    parser.add_argument("--x0", dest="X0", type=_cli.in_range(-MAX_X0_02, MAX_X0_02), default=settings["X0"],
+                        help=f"starting point, from {-MAX_X0_02:g} to {MAX_X0_02:g}")
+    parser.add_argument("--frames", dest="FRAMES", type=_cli.in_range(2, MAX_STEPS_02 + 1, int),
+                        default=settings["FRAMES"],
+                        help=f"most frames in each GIF, from 2 to {MAX_STEPS_02 + 1}, spaced to show the fast start "
+                             "and the slow end; a run of fewer steps shows every position")
+    parser.add_argument("--fps", dest="FPS", type=_cli.in_range(0.1, 100), default=settings["FPS"],
+                        help="GIF frames per second, 0.1 to 100")
+    try:
+        shown = ",".join(f"{lr:g}" for lr in compare_rates(settings["COMPARE"])) or "none"
+    except argparse.ArgumentTypeError:
+        shown = repr(settings["COMPARE"])  # refused, with one line, once the values are checked
+    parser.add_argument("--compare", dest="COMPARE", type=compare_rates, nargs="?", const=DEFAULT_COMPARE_02,
+                        default=settings["COMPARE"], metavar="LR[,LR...]",
+                        help="beyond the article: one panel per learning rate in outputs/02_learning_rates.gif; "
+                             f"1 to 6 rates, or none to skip it; with no list: {DEFAULT_COMPARE_02} "
+                             f"(default: {shown})")
+    add_plots_flag(parser, settings)
+
+
 # ---------------------------------------------------------------------------
 # Lesson 03
 # ---------------------------------------------------------------------------
+
+STEPS_03 = 10_000  # the most steps of parts 1 and 3
+STARTS_RANGE_03 = 4.0  # part 3 draws and searches f on [-4, 4]
+GIF_FRAMES_03 = 80  # FRAMES = None: this many, or one per position for a run of fewer steps
+
+
+def report03(settings):
+    """--json: part 1's last x and its closed form, part 2's accuracies and verdicts, part 3's runs, the pictures."""
+    before, after = settings["before"], settings["after"]
+    network = {"train_accuracy_before": before["train_accuracy"], "train_accuracy_after": after["train_accuracy"],
+               "test_accuracy_before": before["test_accuracy"], "test_accuracy_after": after["test_accuracy"],
+               **{key: settings[key] for key in ("identical_to_sgd", "max_abs_diff", "identical_to_stage1",
+                                                 "stage1_max_abs_diff")}}
+    keys = ("optimizer", "x0", "x_final", "f_final", "is_global")
+    pictures = ("parabola_picture", "minima_picture") if settings["PLOTS"] else ()
+    return {"parabola": {"x_final": settings["xs"][-1], "x_expected": settings["x_expected"]},
+            "network": network,
+            "local_minima": [{key: run[key] for key in keys} for run in settings["runs"]],
+            "outputs": [str(settings[name]) for name in pictures]}
+
+
+def check03(settings, fail):
+    """The GIF's frames fit part 3's run (None: 80, or fewer for a shorter run); the device exists."""
+    positions = settings["MINIMA_STEPS"] + 1
+    if settings["FRAMES"] is None:
+        settings["FRAMES"] = min(GIF_FRAMES_03, positions)
+    elif settings["FRAMES"] > positions:
+        fail(f"argument --frames: must be from 2 to minima-steps+1 = {positions}, got {settings['FRAMES']}")
+    resolve_device(settings, fail)
+
+
+@lesson("03_custom_optimizer", "Stage 3: write your own optimizer, SimpleGD, and check it against torch.optim.SGD.",
+        report=report03, check=check03)
+def flags03(parser, settings):
+    steps = _cli.in_range(1, STEPS_03, int)
+    starts = _cli.comma_list(_cli.in_range(-STARTS_RANGE_03, STARTS_RANGE_03), 4,
+                             f"numbers in [-{STARTS_RANGE_03:g}, {STARTS_RANGE_03:g}]")
+    parser.add_argument("--lr", dest="LR", type=_cli.learning_rate, default=settings["LR"],
+                        help="SimpleGD learning rate in parts 1 (parabola) and 2 (network)")
+    parser.add_argument("--steps", dest="STEPS", type=steps, default=settings["STEPS"],
+                        help=f"part 1: steps on y = x^2, 1 to {STEPS_03}")
+    parser.add_argument("--seed", dest="SEED", type=_cli.seed_value, default=settings["SEED"],
+                        help="part 2: seeds the initial weights, 0 to 2**63-1")
+    parser.add_argument("--epochs", dest="EPOCHS", type=_cli.epochs_value, default=settings["EPOCHS"],
+                        help=f"part 2: passes over the 40 training samples, 1 to {_cli.MAX_EPOCHS}")
+    parser.add_argument("--minima-lr", dest="MINIMA_LR", type=_cli.learning_rate, default=settings["MINIMA_LR"],
+                        help="part 3: learning rate of both optimizers on the bumpy function")
+    parser.add_argument("--minima-steps", dest="MINIMA_STEPS", type=steps, default=settings["MINIMA_STEPS"],
+                        help=f"part 3: steps per run, 1 to {STEPS_03}")
+    parser.add_argument("--starts", dest="STARTS", type=starts, default=settings["STARTS"], metavar="X[,X...]",
+                        help=f"part 3: 1 to 4 starting points, each in [-{STARTS_RANGE_03:g}, {STARTS_RANGE_03:g}]; "
+                             "write a list that starts with a minus sign as --starts=-2,1 "
+                             f"(default: {','.join(map(str, settings['STARTS']))})")
+    parser.add_argument("--frames", dest="FRAMES", type=_cli.in_range(2, STEPS_03 + 1, int), default=settings["FRAMES"],
+                        help=f"part 3: frames in the GIF, from 2 to minima-steps+1 "
+                             f"(default: {GIF_FRAMES_03}, or minima-steps+1 if that is fewer)")
+    add_device_flag(parser, settings)
+    add_plots_flag(parser, settings)

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import importlib.util
 import io
 import json
 import os
@@ -155,7 +154,7 @@ END_TO_END_RUNS = {
     "stage2": ("02_gd_parabola_anim.py", ["--json"]),
     "stage3": ("03_custom_optimizer.py", ["--json"]),
     "stage1_bad_lr": ("01_pattern_classifier.py", ["--lr", "-1"]),
-    "stage1_diverges": ("01_pattern_classifier.py", ["--lr", "1e30", "--sweep", "0", "--no-plots"]),
+    "stage1_diverges": ("01_pattern_classifier.py", ["--lr", "1e37", "--sweep", "0", "--no-plots"]),
     "stage2_reader_gone": ("02_gd_parabola_anim.py", ["--steps", "5"]),
 }
 IN_THIS_PROCESS = ("stage2",)
@@ -269,7 +268,8 @@ class Background:
 
 BACKGROUND = Background()
 WORK_DIR = Path(tempfile.gettempdir()) / f"lessons-{os.getpid()}"
-LONGEST_FIRST = [*LESSONS, *EDITED_SETTINGS, "stage3", "stage1", "stage2", "stage2_reader_gone", "stage1_bad_lr", "stage1_diverges"]
+LONGEST_FIRST = [*LESSONS, *EDITED_SETTINGS, "stage3", "stage1", "stage2", "stage2_reader_gone", "stage1_bad_lr",
+                 "stage1_diverges"]
 
 
 def pytest_collection_modifyitems(items):
@@ -378,14 +378,16 @@ def call_main(module, argv, capsys):
 
 @pytest.fixture(scope="session")
 def classifier():
-    return load_script("01_pattern_classifier.py")
+    """Lesson 01 run with a sweep of 50 seeds and no pictures: its functions, its model, its results."""
+    return load_script("01_pattern_classifier.py", "--sweep", "50", "--no-plots")
 
 
 @pytest.fixture(scope="session")
 def parabola():
-    return load_script("02_gd_parabola_anim.py")
+    return load_script("02_gd_parabola_anim.py", "--steps", "20", "--compare", "none", "--no-plots")
 
 
 @pytest.fixture(scope="session")
 def custom_optimizer():
-    return load_script("03_custom_optimizer.py")
+    """Lesson 03 after a quick run (no pictures): its optimizers, its loop, its functions."""
+    return load_script("03_custom_optimizer.py", "--epochs", "1", "--minima-steps", "10", "--no-plots")

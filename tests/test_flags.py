@@ -109,6 +109,8 @@ def test_a_notebook_setting_reaches_the_lesson_as_it_is(notebook):
     ({"ORDER": "random"}, r"^argument --order \(ORDER = 'random'\): must be one of 'sequential', 'shuffled'$"),
     ({"PLOTS": "no"}, r"^--no-plots \(PLOTS = 'no'\): must be True or False$"),
     ({"STEPS": 13}, r"^argument --steps: 13 is unlucky$"),
+    ({"STEPS": "twelve"}, r"^argument --steps \(STEPS = 'twelve'\): expected a whole number, got 'twelve'$"),
+    ({"STARTS": ""}, r"must be 1 to 3 comma-separated numbers, got ''$"),
 ])
 def test_a_bad_setting_in_a_notebook_says_what_is_allowed(notebook, changed, message):
     with pytest.raises(_flags.SettingError, match=message):

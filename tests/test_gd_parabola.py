@@ -1,20 +1,40 @@
-"""02_gd_parabola_anim.py against the closed form x_n = x0 * (1 - 2*lr)^n, and its GIFs."""
+"""02_gd_parabola_anim.py against the closed form x_n = x0 * (1 - 2*lr)^n, against numpy's own float32
+arithmetic where float32 reaches its floor, and its settings, flags, printout, --json and GIFs."""
 
+import io
 import math
 import re
+import runpy
 import warnings
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from conftest import call_main, gif_timing, help_entries, help_text, last_json_line
+import _cli
+import _flags
+from conftest import REPO_DIR, gif_timing, help_entries, last_json_line, run_lesson
 
 FLOAT32_EPS = torch.finfo(torch.float32).eps
+LESSON = "02_gd_parabola_anim.py"
+SMALLEST = 2.0**-149  # float32's smallest number above 0
 
 
 def closed_form(x0, lr, n):
     return x0 * (1 - 2 * lr) ** n
+
+
+def numpy_descent(x0, lr, steps):
+    """The lesson's steps written again in numpy's float32 arithmetic: x - lr * (2 * x), each operation rounded
+    to float32, with lr as float32 holds it. An independent reference for float32's floor."""
+    x, rate, two = np.float32(x0), np.float32(lr), np.float32(2)
+    xs = [float(x)]
+    for _ in range(steps):
+        x = np.float32(x - np.float32(rate * np.float32(two * x)))
+        xs.append(float(x))
+    return xs
 
 
 def expected_behaviour(lr, x0=1.0):
@@ -29,9 +49,15 @@ def expected_behaviour(lr, x0=1.0):
     return "converges" if r >= 0 else "oscillates and converges"
 
 
+def xs_of(parabola, x0, lr, steps):
+    return parabola.descend(x0, lr, steps)["x"]
+
+
+# --- the run ----------------------------------------------------------------------------------
+
 @pytest.mark.parametrize("lr, x0", [(0.25, 1.0), (0.5, 1.0), (1.0, 1.0), (0.0, 1.0), (0.25, -0.75), (0.75, 2.0)])
 def test_descent_is_exact_where_float32_can_hold_every_step(parabola, lr, x0):
-    xs = parabola.descend(x0, lr, 100)
+    xs = xs_of(parabola, x0, lr, 100)
     assert len(xs) == 101
     assert [xs[n] for n in (0, 1, 7, 100)] == [closed_form(x0, lr, n) for n in (0, 1, 7, 100)]
 
@@ -39,34 +65,51 @@ def test_descent_is_exact_where_float32_can_hold_every_step(parabola, lr, x0):
 @pytest.mark.parametrize("lr", [0.01, 0.1, 0.3, 0.9])
 def test_descent_follows_the_closed_form_within_float32_rounding(parabola, lr):
     steps = 100
-    xs = parabola.descend(1.0, lr, steps)
+    xs = xs_of(parabola, 1.0, lr, steps)
     for n in (1, 10, steps):
         expected = closed_form(1.0, lr, n)
         assert abs(xs[n] - expected) <= 2 * n * FLOAT32_EPS * abs(expected)
+    assert xs == numpy_descent(1.0, lr, steps)  # float32 arithmetic, step for step
 
 
-def test_slopes_come_from_autograd_and_equal_2x(parabola):
-    xs = parabola.descend(0.7, 0.05, 30)
-    fs, slopes = parabola.f_and_slope(xs)
-    assert slopes == [2 * x for x in xs]  # doubling is exact in float32
-    assert fs == [torch.tensor(x * x, dtype=torch.float32).item() for x in xs]  # x * x in float64, rounded once
+def test_the_slopes_and_values_are_recorded_during_the_run(parabola):
+    history = parabola.descend(0.7, 0.05, 30)
+    xs = history["x"]
+    assert len(xs) == len(history["f"]) == len(history["slope"]) == 31
+    assert history["slope"] == [2 * x for x in xs]  # the slope at each position, doubling is exact in float32
+    assert history["f"] == [torch.tensor(x * x, dtype=torch.float32).item() for x in xs]  # x*x rounded once
+
+
+def test_one_forward_and_backward_per_position(parabola, monkeypatch):
+    calls = []
+    backward = torch.Tensor.backward
+    monkeypatch.setattr(torch.Tensor, "backward", lambda self, *a, **k: calls.append(1) or backward(self, *a, **k))
+    parabola.descend(1.0, 0.1, 12)
+    assert len(calls) == 13  # autograd once at the start and after each step: no second pass for the table
+
+
+@pytest.mark.parametrize("x0", [1, -2, 0])
+def test_a_whole_number_start_runs_in_float32(parabola, x0):
+    """X0 = 1 in a notebook's settings cell: torch.tensor(1) would be an integer, which has no gradient."""
+    xs = xs_of(parabola, x0, 0.25, 10)
+    assert xs == xs_of(parabola, float(x0), 0.25, 10) == [x0 * 0.5**n for n in range(11)]
+    assert xs_of(parabola, x0, 0.1, 5) == numpy_descent(float(x0), 0.1, 5)
 
 
 @pytest.mark.parametrize("lr, x0", [(0.01, 1.0), (0.4, 1.0), (0.9, 1.0), (1.0, 1.0), (1.05, 1.0),
                                     (3.0, 1.0), (0.0, 1.0), (0.3, 0.0)])
 def test_behaviour_matches_the_closed_form(parabola, lr, x0):
-    assert parabola.behaviour(parabola.descend(x0, lr, 800), 800) == expected_behaviour(lr, x0)
+    assert parabola.behaviour(xs_of(parabola, x0, lr, 800), 800) == expected_behaviour(lr, x0)
 
 
 @pytest.mark.parametrize("lr", [1.05, 50.0, 3e38])
 def test_divergence_stops_at_the_bound_without_inf_or_warnings(parabola, lr):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        xs = parabola.descend(1.0, lr, 800)
-        fs, slopes = parabola.f_and_slope(xs)
-    assert len(xs) < 801
-    assert all(math.isfinite(v) for v in xs + fs + slopes)
-    assert max(abs(x) for x in xs) <= parabola.ESCAPE_FACTOR
+        history = parabola.descend(1.0, lr, 800)
+    assert len(history["x"]) < 801
+    assert all(math.isfinite(v) for v in history["x"] + history["f"] + history["slope"])
+    assert max(abs(x) for x in history["x"]) <= parabola.ESCAPE_FACTOR
 
 
 def first_step_past(x0, lr, bound):
@@ -75,130 +118,33 @@ def first_step_past(x0, lr, bound):
 
 
 @pytest.mark.parametrize("x0, lr, bound", [(1.0, 1.05, 1000), (1.0, 1.2, 1000), (1.0, 3e38, 1000),
-                                           (-5.0, 1.5, 5000), (0.5, 2.0, 1000)])
+                                           (-5.0, 1.5, 5000), (0.5, 2.0, 1000), (0.5, 1.5, 1000)])
 def test_a_diverging_run_stops_just_before_the_step_that_leaves_the_bound(parabola, x0, lr, bound):
-    xs = parabola.descend(x0, lr, 800)
+    xs = xs_of(parabola, x0, lr, 800)
     assert len(xs) == first_step_past(x0, lr, bound)  # x0 and every step before that one
     assert parabola.stop_note(xs, 800) == f"stopped: step {len(xs)} would take |x| past {bound}"
     assert parabola.behaviour(xs, 800) == "diverges"
 
 
 def test_a_run_that_ends_exactly_on_its_last_step_is_not_stopped(parabola):
-    xs = parabola.descend(1.0, 1.2, 20)  # |x| reaches 837 at step 20, still inside the bound
+    xs = xs_of(parabola, 1.0, 1.2, 20)  # |x| reaches 837 at step 20, still inside the bound
     assert len(xs) == 21 and parabola.stop_note(xs, 20) == ""
     assert parabola.behaviour(xs, 20) == "diverges"  # |x| grew, so it diverges all the same
 
 
 def test_a_nan_stops_the_run_too(parabola):
-    assert parabola.descend(1.0, float("nan"), 10) == [1.0]
+    assert xs_of(parabola, 1.0, float("nan"), 10) == [1.0]
 
 
-@pytest.mark.parametrize("lr", [0.01, 0.3])
-def test_the_printed_check_is_the_relative_difference(parabola, capsys, lr):
-    xs = parabola.descend(1.0, lr, 50)
-    expected = closed_form(1.0, lr, 50)
-    assert parabola.check_against_closed_form(xs, lr) == expected
-    out = capsys.readouterr().out
-    assert out.splitlines() == [
-        f"Closed form after 50 steps: x0 * (1 - 2*lr)^n = {expected:.9g}; measured {xs[-1]:.9g}",
-        f"  relative difference {abs(xs[-1] - expected) / expected:.2e} (float32 rounds once or twice a step)"]
+def test_a_run_exactly_on_the_bound_goes_on(parabola):
+    assert xs_of(parabola, 1.0, 500.5, 1) == [1.0, -1000.0]  # 1 - 500.5 * 2 = -1000, exact in float32
+    assert xs_of(parabola, 1.0, 500.5, 2) == [1.0, -1000.0]  # the next step leaves: stopped after step 1
 
 
-def test_the_printed_check_when_exact_or_zero(parabola, capsys):
-    parabola.check_against_closed_form([1.0, 0.5, 0.25], 0.25)
-    parabola.check_against_closed_form([1.0, 0.0, 0.0], 0.5)
-    parabola.check_against_closed_form([2.0, 1e-30], 0.5)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[1] == "  exactly equal: no rounding error at all"
-    assert lines[3] == "  exactly equal: no rounding error at all"
-    assert lines[5] == "  absolute difference 1.00e-30"
-
-
-def test_the_table_shows_x_f_and_the_slope_at_nine_steps_of_a_long_run(parabola, capsys):
-    xs = parabola.descend(1.0, 0.25, 40)
-    parabola.show_descent(xs, 0.25)
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "Gradient descent on f(x) = x^2 from x0 = 1, lr = 0.25"
-    rows = [line.split() for line in lines[2:]]
-    assert [int(row[0]) for row in rows] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
-    for step, x, f, slope in rows:
-        assert (float(x), float(f), float(slope)) == pytest.approx((0.5 ** int(step), 0.25 ** int(step),
-                                                                    2 * 0.5 ** int(step)), rel=1e-5)
-
-
-def test_subnormal_stall_is_explained_not_reported_as_a_failed_check(parabola, capsys):
-    xs = parabola.descend(1.0, 0.1, 800)
-    assert 0 < xs[-1] < 1e-44  # stalled at the smallest float32 values
-    parabola.check_against_closed_form(xs, 0.1)
-    out = capsys.readouterr().out
-    assert "subnormal" in out and not re.search(r"relative difference \d", out)
-
-
-@pytest.mark.parametrize("steps", [125, 126, 127, 149])
-def test_halving_stays_exact_at_and_below_the_smallest_normal_float32(parabola, capsys, steps):
-    """lr = 0.25 halves x: exact in float32 down to 2^-149, through 2^-126 where subnormals start."""
-    xs = parabola.descend(1.0, 0.25, steps)
-    assert xs[-1] == 2.0**-steps  # computed here independently: float32 holds every power of 2 down to 2^-149
-    parabola.check_against_closed_form(xs, 0.25)
-    out = capsys.readouterr().out
-    assert "exactly equal" in out and "subnormal" not in out
-
-
-# --- the script ---------------------------------------------------------------
-
-def test_default_run_end_to_end(end_to_end):
-    result, tmp_path = end_to_end["stage2"].result(), end_to_end["stage2"].out_dir
-    assert result.returncode == 0 and result.stderr == ""
-    report = last_json_line(result.stdout)
-    assert report["steps"] == 800 and report["frames"] == 120
-    assert report["x_expected"] == pytest.approx(0.98**800, rel=1e-12)
-    assert report["x_final"] == pytest.approx(report["x_expected"], rel=800 * 2 * FLOAT32_EPS)
-    assert report["gif"] == str(tmp_path / "02_gd_parabola.gif")
-    durations, loop = gif_timing(report["gif"])
-    assert len(durations) == 120 and loop == 0
-    assert durations[:-1] == [50] * 119 and durations[-1] > 50  # the last frame holds
-    assert "relative difference" in result.stdout
-    assert result.stdout.splitlines()[-2] == f"wrote {tmp_path / '02_gd_parabola.gif'} (120 frames)"
-
-
-def test_same_arguments_give_the_same_gif_bytes(parabola, capsys, tmp_path):
-    args = ["--steps", "60", "--frames", "15", "--quiet", "--json"]
-    call_main(parabola, args + ["--out-dir", tmp_path / "a"], capsys)
-    call_main(parabola, args + ["--out-dir", tmp_path / "b"], capsys)
-    assert (tmp_path / "a" / "02_gd_parabola.gif").read_bytes() == (tmp_path / "b" / "02_gd_parabola.gif").read_bytes()
-
-
-def test_flags_reach_the_run(parabola, capsys, tmp_path):
-    status, out, _ = call_main(parabola, ["--lr", "0.25", "--steps", "20", "--x0", "-2", "--frames", "5",
-                                          "--fps", "10", "--out-dir", tmp_path, "--json"], capsys)
-    report = last_json_line(out)
-    assert status == 0 and report["x_final"] == -2 * 0.5**20 == report["x_expected"]
-    assert report["frames"] == 5 and report["behaviour"] == "converges"
-    assert gif_timing(report["gif"])[0] == [100, 100, 100, 100, 1500]  # 5 frames
-
-
-def test_compare_draws_one_panel_per_rate_and_classifies_each(parabola, capsys, tmp_path):
-    status, out, _ = call_main(parabola, ["--compare", "--steps", "200", "--frames", "12", "--out-dir", tmp_path,
-                                          "--json"], capsys)
-    report = last_json_line(out)
-    assert status == 0 and report["gif"] == str(tmp_path / "02_learning_rates.gif")
-    assert [run["lr"] for run in report["runs"]] == [0.01, 0.1, 0.9, 1.05]
-    assert [run["behaviour"] for run in report["runs"]] == [expected_behaviour(lr) for lr in (0.01, 0.1, 0.9, 1.05)]
-    assert [run["x_final"] for run in report["runs"]] == [parabola.descend(1.0, lr, 200)[-1]
-                                                          for lr in (0.01, 0.1, 0.9, 1.05)]
-    assert len(gif_timing(report["gif"])[0]) == report["frames"] == 12
-    assert not (tmp_path / "02_gd_parabola.gif").exists()  # --compare writes the panel GIF only
-    with Image.open(report["gif"]) as gif:
-        single_width = 6.4 * 80
-        assert gif.width > 1.5 * single_width
-
-
-def test_compare_takes_a_custom_list(parabola, capsys, tmp_path):
-    _, out, _ = call_main(parabola, ["--compare", "0,1", "--steps", "10", "--out-dir", tmp_path, "--json"], capsys)
-    assert [run["behaviour"] for run in last_json_line(out)["runs"]] == ["stays put", "oscillates forever"]
-    assert out.splitlines()[:3] == ["Learning rates compared on f(x) = x^2 from x0 = 1, 10 steps:",
-                                    "  lr = 0        stays put                  x after 10 steps = 1",
-                                    "  lr = 1        oscillates forever         x after 10 steps = 1"]
+def test_a_run_stopped_just_before_its_last_step_says_so(parabola):
+    xs = xs_of(parabola, 1.0, 1.2, 21)
+    assert len(xs) == 21 and parabola.stop_note(xs, 21) == "stopped: step 21 would take |x| past 1000"
+    assert parabola.behaviour(xs_of(parabola, 1.0, 1000.0, 1), 1) == "diverges"
 
 
 @pytest.mark.parametrize("xs, steps, expected", [
@@ -216,15 +162,17 @@ def test_behaviour_reads_any_trajectory(parabola, xs, steps, expected):
     assert parabola.behaviour(xs, steps) == expected
 
 
-def test_a_run_exactly_on_the_bound_goes_on(parabola):
-    assert parabola.descend(1.0, 500.5, 1) == [1.0, -1000.0]  # 1 - 500.5 * 2 = -1000, exact in float32
-    assert parabola.descend(1.0, 500.5, 2) == [1.0, -1000.0]  # the next step leaves: stopped after step 1
+# --- the table and the closed-form check ------------------------------------------------------
 
-
-def test_a_run_stopped_just_before_its_last_step_says_so(parabola):
-    xs = parabola.descend(1.0, 1.2, 21)
-    assert len(xs) == 21 and parabola.stop_note(xs, 21) == "stopped: step 21 would take |x| past 1000"
-    assert parabola.behaviour(parabola.descend(1.0, 1000.0, 1), 1) == "diverges"
+def test_the_table_shows_x_f_and_the_slope_at_nine_steps_of_a_long_run(parabola, capsys):
+    parabola.show_descent(parabola.descend(1.0, 0.25, 40), 0.25)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Gradient descent on f(x) = x^2 from x0 = 1, lr = 0.25"
+    rows = [line.split() for line in lines[2:]]
+    assert [int(row[0]) for row in rows] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
+    for step, x, f, slope in rows:
+        assert (float(x), float(f), float(slope)) == pytest.approx((0.5 ** int(step), 0.25 ** int(step),
+                                                                    2 * 0.5 ** int(step)), rel=1e-5)
 
 
 @pytest.mark.parametrize("steps, shown", [(5, list(range(6))), (20, list(range(21))),
@@ -233,105 +181,430 @@ def test_runs_of_up_to_20_steps_show_every_step_in_the_table(parabola, capsys, s
     parabola.show_descent(parabola.descend(1.0, 0.6, steps), 0.6)
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     assert [int(row[0]) for row in rows] == shown
-    if steps <= 20:  # every step shown, so x changes sign from each row to the next, as README promises
+    if steps <= 20:  # every step shown, so x changes sign from each row to the next
         assert all((float(a[1]) > 0) != (float(b[1]) > 0) for a, b in zip(rows, rows[1:]))
 
 
-@pytest.mark.parametrize("argv, attribute, value", [
-    (["--steps", "1"], "steps", 1), (["--steps", "100000"], "steps", 100000), (["--x0=-1e6"], "x0", -1e6),
-    (["--x0", "1e6"], "x0", 1e6), (["--fps", "0.1"], "fps", 0.1), (["--fps", "100"], "fps", 100.0),
-    (["--lr", "0"], "lr", 0.0), (["--frames", "2"], "frames", 2), (["--steps", "5"], "frames", 6),
-    (["--steps", "119"], "frames", 120), (["--steps", "120"], "frames", 120),
-    (["--compare", "0,1,2,3,4,5"], "compare", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]),
-    (["--compare"], "compare", [0.01, 0.1, 0.9, 1.05]), ([], "compare", None),
+@pytest.mark.parametrize("lr", [0.01, 0.3])
+def test_the_printed_check_is_the_relative_difference(parabola, capsys, lr):
+    xs = xs_of(parabola, 1.0, lr, 50)
+    expected = closed_form(1.0, lr, 50)
+    assert parabola.check_against_closed_form(xs, lr) == expected
+    assert capsys.readouterr().out.splitlines() == [
+        f"Closed form after 50 steps: x0 * (1 - 2*lr)^n = {expected:.9g}; measured {xs[-1]:.9g}",
+        f"  relative difference {abs(xs[-1] - expected) / expected:.2e} (float32 rounds once or twice a step)"]
+
+
+def test_the_printed_check_when_exact_or_zero(parabola, capsys):
+    parabola.check_against_closed_form([1.0, 0.5, 0.25], 0.25)
+    parabola.check_against_closed_form([1.0, 0.0, 0.0], 0.5)  # lr 0.5: the closed form itself is 0
+    parabola.check_against_closed_form([2.0, 1e-30], 0.5)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "  exactly equal: no rounding error at all"
+    assert lines[3] == "  exactly equal: no rounding error at all"
+    assert lines[5] == "  absolute difference 1.00e-30"
+
+
+@pytest.mark.parametrize("steps", [125, 126, 127, 149])
+def test_halving_stays_exact_at_and_below_the_smallest_normal_float32(parabola, capsys, steps):
+    """lr = 0.25 halves x: exact in float32 down to 2^-149, through 2^-126 where subnormals start."""
+    xs = xs_of(parabola, 1.0, 0.25, steps)
+    assert xs[-1] == 2.0**-steps  # computed here independently: float32 holds every power of 2 down to 2^-149
+    parabola.check_against_closed_form(xs, 0.25)
+    out = capsys.readouterr().out
+    assert "exactly equal" in out and "subnormal" not in out
+
+
+@pytest.mark.parametrize("lr", [0.31, 0.4, 0.6, 0.69])
+def test_a_run_that_reaches_zero_says_so_and_never_claims_no_rounding(parabola, capsys, lr):
+    """The review: 0.2^800 underflows to 0.0 in float64 and x to 0 in float32, at step 65 for lr 0.6."""
+    reference = numpy_descent(1.0, lr, 800)
+    xs = xs_of(parabola, 1.0, lr, 800)
+    assert xs == reference and closed_form(1.0, lr, 800) == 0.0  # both underflowed
+    parabola.check_against_closed_form(xs, lr)
+    out = capsys.readouterr().out
+    exponent = 800 * math.log10(abs(1 - 2 * lr))
+    assert f"x0 * (1 - 2*lr)^n = {10 ** (exponent % 1):.2f}e{math.floor(exponent)} " in out
+    assert "exactly equal" not in out
+    assert f"reached exactly 0 at step {reference.index(0.0)}, while the closed form is not 0" in out
+    assert "below half of 1.4e-45 and rounds to 0" in out
+
+
+def test_the_underflowed_closed_form_keeps_its_sign(parabola):
+    assert parabola.closed_form_text(-3.0, 0.6, 801) == "4.00e-560 (below float64's smallest number: by logarithms)"
+    assert parabola.closed_form_text(3.0, 0.6, 801).startswith("-4.00e-560 ")
+    assert parabola.closed_form_text(-3.0, 0.4, 801).startswith("-4.00e-560 ")
+    assert parabola.closed_form_text(1.0, 0.5, 3) == "0" and parabola.closed_form_text(0.0, 0.1, 3) == "0"
+
+
+def test_a_stalled_run_is_explained_not_reported_as_a_failed_check(parabola, capsys):
+    xs = xs_of(parabola, 1.0, 0.1, 800)
+    assert xs == numpy_descent(1.0, 0.1, 800) and xs[-1] == 2 * SMALLEST
+    parabola.check_against_closed_form(xs, 0.1)
+    out = capsys.readouterr().out
+    stalled_from = next(n for n in range(800) if xs[n] == xs[-1])
+    assert f"stalled at 2.8e-45 from step {stalled_from}: among float32's subnormal numbers, 1.4e-45 apart, " \
+           "|x| times 0.8 rounds back to |x|" in out
+    assert not re.search(r"relative difference \d", out)
+
+
+@pytest.mark.parametrize("lr, steps", [(0.055, 800), (0.1, 457)])
+def test_a_subnormal_run_still_shrinking_is_not_called_stalled(parabola, capsys, lr, steps):
+    xs = xs_of(parabola, 1.0, lr, steps)  # 0.89^800 = 3e-41, 0.8^457 = 5e-45: subnormal, still shrinking
+    assert abs(xs[-1]) < abs(xs[-2]) and 0 < xs[-1] < parabola.FLOAT32_TINY and xs == numpy_descent(1.0, lr, steps)
+    assert parabola.floor_note(xs, lr) == ""
+    parabola.check_against_closed_form(xs, lr)
+    expected = closed_form(1.0, lr, steps)
+    assert capsys.readouterr().out.splitlines()[1] == (
+        f"  relative difference {abs(xs[-1] - expected) / expected:.2e} "
+        f"(float32 rounds once or twice a step; below {parabola.FLOAT32_TINY:.3g} float32 keeps fewer digits)")
+
+
+LRS_AROUND_THE_RULE = sorted({i / 100 for i in range(1, 100)} | {
+    float(np.nextafter(np.float32(edge), np.float32(side))) for edge in (0.25, 0.75) for side in (0, 1)}
+    | {0.25, 0.75, 0.2500000001, 0.7499999999})
+
+
+def test_which_runs_stall_and_which_reach_zero_against_numpy(parabola):
+    """From 32 times the smallest float32, every converging run ends on the floor within 60 steps. numpy's float32
+    steps say how each ends; the lesson's note must say the same, and the lesson's rule must predict it: the
+    smallest subnormal times |1 - 2*lr| above half of it (or a tie at exactly half) stalls, below half reaches 0."""
+    stalled = reached_zero = 0
+    for lr in LRS_AROUND_THE_RULE:
+        reference = numpy_descent(32 * SMALLEST, lr, 60)
+        xs = xs_of(parabola, 32 * SMALLEST, lr, 60)
+        assert xs == reference, lr
+        note = parabola.floor_note(xs, lr)
+        factor = abs(1 - 2 * float(np.float32(lr)))
+        if factor == 0:  # lr 0.5 lands on 0 in one step, as the closed form does: nothing to explain
+            assert reference[1] == 0 and note == ""
+        elif reference[-1] == 0:
+            reached_zero += 1
+            assert factor < 0.5 and note.startswith(f"reached exactly 0 at step {reference.index(0.0)},"), lr
+        else:
+            stalled += 1
+            assert abs(reference[-1]) == abs(reference[-2]) == abs(reference[-3]), lr  # stuck for good
+            assert factor >= 0.5 and note.startswith(f"stalled at {abs(reference[-1]):.2g} from step "), lr
+            tie = "a tie, which rounds to the even neighbour" in note
+            assert tie == (factor == 0.5) and (tie or f"times {factor:g} rounds back" in note), lr
+    assert stalled > 40 and reached_zero > 40
+
+
+@pytest.mark.parametrize("xs, lr, note", [
+    ([1.0, 0.5, 0.25], 0.25, ""),  # exact halving, far from the subnormals
+    ([1e-45, 1e-45, 1e-45], 0.1, "stalled at 1e-45 from step 0"),  # stuck below the smallest normal number
+    ([1e-45, 0.0], 0.25, "reached exactly 0 at step 1"),
+    ([1e-45, 0.0], 0.5, ""),  # lr 0.5: the closed form is 0 too
+    ([0.0, 0.0], 0.1, ""),  # started at 0
+    ([1e-39, 8e-40], 0.1, ""),  # subnormal, but still shrinking
+    ([1.0], 0.1, ""),  # no step at all
+    ([1e-45, 1e-45, 1e-45], 0.0, ""),  # lr 0: x stays put, exactly where the closed form stays
+    ([1.0, 0.5, 1e-45, 1e-45], 0.25, ""),  # below its closed form (0.125): float32 did not hold it back
+    ([1e-39, 8.1e-40, 8.1e-40], 0.1, "stalled at 8.1e-40 from step 1"),
+    ([2.0**-126, 2.0**-126, 2.0**-126], 1e-8, ""),  # stuck at the smallest normal number: not yet subnormal
 ])
-def test_every_limit_itself_is_accepted(parabola, argv, attribute, value):
-    assert getattr(parabola.parse_args(argv), attribute) == value
+def test_floor_note_by_hand(parabola, xs, lr, note):
+    assert parabola.floor_note(xs, lr).startswith(note) and bool(parabola.floor_note(xs, lr)) == bool(note)
 
 
-def test_defaults_are_the_articles(parabola):
-    args = parabola.parse_args([])
-    assert (args.lr, args.steps, args.x0, args.frames, args.fps) == (0.01, 800, 1.0, 120, 20.0)
+# --- the comparison ---------------------------------------------------------------------------
+
+def test_compare_says_which_runs_stalled_and_which_stopped(parabola, capsys):
+    runs = parabola.compare_learning_rates((0.01, 0.1, 0.9, 1.05), 1.0, 800)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Learning rates compared on f(x) = x^2 from x0 = 1, 800 steps:"
+    assert abs(runs[1]["x"][-1]) == abs(runs[2]["x"][-1]) == 2 * SMALLEST  # 2.8026e-45
+    for lr, line in zip((0.1, 0.9), lines[2:4]):
+        assert line.startswith(f"  lr = {lr:<8g} ")
+        assert line.endswith("x after 800 steps = 2.8026e-45 (stalled at 2.8e-45 from step 459: among float32's "
+                             "subnormal numbers, 1.4e-45 apart, |x| times 0.8 rounds back to |x|)")
+    assert numpy_descent(1.0, 0.1, 459)[-1] == 2 * SMALLEST != numpy_descent(1.0, 0.1, 458)[-1]
+    assert lines[1] == "  lr = 0.01     converges                  x after 800 steps = 9.56886e-08"
+    assert lines[4].endswith("x after 72 steps = 955.588 (stopped: step 73 would take |x| past 1000)")
+    assert len(lines) == 5
+
+
+# --- the lesson as a whole: settings, flags, notebook settings --------------------------------
+
+def lesson_settings(**changed):
+    """The settings cell's values, as apply() receives them."""
+    return {"X0": 1.0, "LR": 0.01, "STEPS": 800, "FRAMES": 120, "FPS": 20.0, "COMPARE": (0.01, 0.1, 0.9, 1.05),
+            "OUT_DIR": "outputs", "PLOTS": True, **changed}
+
+
+def apply_flags(monkeypatch, *flags, **changed):
+    monkeypatch.setattr("sys.argv", [LESSON, *flags])
+    monkeypatch.setattr("sys.excepthook", None)  # apply() installs its own; the test puts the old one back
+    monkeypatch.setattr(_flags.State, "json", False)
+    settings = lesson_settings(**changed)
+    _flags.apply("02_gd_parabola_anim", settings)
+    return settings
+
+
+def test_the_settings_cell_holds_the_articles_values():
+    source = (REPO_DIR / LESSON).read_text()
+    for line in ("X0 = 1.0", "LR = 0.01", "STEPS = 800", "FRAMES = 120", "FPS = 20.0",
+                 "COMPARE = (0.01, 0.1, 0.9, 1.05)", 'OUT_DIR = "outputs"', "PLOTS = True"):
+        assert re.search(rf"^{re.escape(line)}  #", source, flags=re.MULTILINE), line
+
+
+@pytest.mark.parametrize("flags, name, value", [
+    (["--steps", "1"], "STEPS", 1), (["--steps", "100000"], "STEPS", 100000), (["--x0=-1e6"], "X0", -1e6),
+    (["--x0", "1e6"], "X0", 1e6), (["--fps", "0.1"], "FPS", 0.1), (["--fps", "100"], "FPS", 100.0),
+    (["--lr", "0"], "LR", 0.0), (["--frames", "2"], "FRAMES", 2), (["--frames", "100001"], "FRAMES", 100001),
+    (["--steps", "10", "--frames", "12"], "FRAMES", 12),  # at most 12: a 10-step run shows its 11 positions
+    (["--compare", "0,1,2,3,4,5"], "COMPARE", (0.0, 1.0, 2.0, 3.0, 4.0, 5.0)),
+    (["--compare"], "COMPARE", (0.01, 0.1, 0.9, 1.05)), ([], "COMPARE", (0.01, 0.1, 0.9, 1.05)),
+    (["--compare", "none"], "COMPARE", ()), (["--compare", "None"], "COMPARE", ()),
+    (["--no-plots"], "PLOTS", False), ([], "PLOTS", True),
+    ([], "X0", 1.0), ([], "LR", 0.01), ([], "STEPS", 800), ([], "FRAMES", 120), ([], "FPS", 20.0),
+])
+def test_every_limit_itself_is_accepted(monkeypatch, flags, name, value):
+    assert apply_flags(monkeypatch, *flags)[name] == value
+
+
+@pytest.mark.parametrize("name, value, converted", [
+    ("X0", 1, 1.0), ("LR", 1, 1.0), ("COMPARE", (1, 0.25), (1.0, 0.25)), ("COMPARE", [0.5], (0.5,)),
+    ("COMPARE", (), ()), ("COMPARE", None, None), ("FPS", 20, 20.0), ("STEPS", 800, 800),
+])
+def test_notebook_settings_are_converted_as_flags_would_be(monkeypatch, name, value, converted):
+    settings = apply_flags(monkeypatch, **{name: value})
+    assert settings[name] == converted and type(settings[name]) is type(converted)
+
+
+def test_every_setting_from_the_settings_cell_reaches_the_lesson(monkeypatch):
+    """No flag's default may stand in for the settings cell's value: each one below differs from the article's."""
+    changed = {"X0": -2.5, "LR": 0.3, "STEPS": 7, "FRAMES": 5, "FPS": 12.5, "COMPARE": (0.2,), "PLOTS": False}
+    settings = apply_flags(monkeypatch, **changed)
+    assert {name: settings[name] for name in changed} == changed
 
 
 BAD_INPUTS = [
     (["--lr", "-1"], "--lr"), (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"),
     (["--x0", "inf"], "--x0"), (["--x0", "nan"], "--x0"), (["--x0", "one"], "--x0"),
-    (["--steps", "0"], "--steps"), (["--frames", "1"], "--frames"),
-    (["--steps", "10", "--frames", "12"], "--frames"), (["--fps", "0"], "--fps"), (["--fps", "-5"], "--fps"),
+    (["--steps", "0"], "--steps"), (["--frames", "1"], "--frames"), (["--steps", "1.5"], "--steps"),
+    (["--fps", "0"], "--fps"), (["--fps", "-5"], "--fps"),
     (["--compare", ""], "--compare"), (["--compare", "0.1,,0.2"], "--compare"),
     (["--compare", "0.1,fast"], "--compare"), (["--compare", "0.1,-1"], "--compare"),
     (["--compare", "0.1,0.2,0.3,0.4,0.5,0.6,0.7"], "--compare"), (["--steps", "100001"], "--steps"),
     (["--x0", "2e6"], "--x0"), (["--fps", "1000"], "--fps"), (["--lr", "1e39"], "--lr"),
     (["--x0", "1000000.1"], "--x0"), (["--x0=-1000000.1"], "--x0"), (["--fps", "0.09"], "--fps"),
     (["--fps", "100.1"], "--fps"), (["--steps", "-1"], "--steps"), (["--frames", "100002"], "--frames"),
+    (["--compare", "none,0.1"], "--compare"),
 ]
 
 
-@pytest.mark.parametrize("argv, flag", BAD_INPUTS)
-def test_bad_input_is_a_usage_error_naming_the_flag(parabola, capsys, argv, flag):
-    status, _, err = call_main(parabola, argv, capsys)
-    assert status == 2 and "Traceback" not in err
+@pytest.mark.parametrize("flags, flag", BAD_INPUTS)
+def test_bad_input_is_a_usage_error_naming_the_flag(monkeypatch, capsys, flags, flag):
+    with pytest.raises(SystemExit) as exit_:
+        apply_flags(monkeypatch, *flags)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
     assert flag in err.strip().splitlines()[-1]
 
 
-def test_unwritable_out_dir_exits_1(parabola, capsys, tmp_path):
+@pytest.mark.parametrize("name, value", [("X0", 2e6), ("COMPARE", (0.1, -1)), ("FRAMES", 1),
+                                         ("PLOTS", "no"), ("STEPS", 10.0), ("COMPARE", tuple(range(7)))])
+def test_a_bad_notebook_setting_is_one_line_naming_it(monkeypatch, name, value):
+    monkeypatch.setattr("_cli.running_in_a_kernel", lambda: True)
+    with pytest.raises(_flags.SettingError, match=rf"\({name} = "):
+        apply_flags(monkeypatch, **{name: value})
+
+
+def test_help_names_every_flag_with_its_default():
+    text = _flags.parser_for("02_gd_parabola_anim", lesson_settings()).format_help()
+    assert "Stage 2: plain gradient descent on y = x^2, with autograd for the slope, as a GIF; " \
+           "then several learning rates side by side." in " ".join(text.split())
+    entries = help_entries(text)
+    for flag, default in (("--lr", "0.01"), ("--steps", "800"), ("--x0", "1.0"), ("--frames", "120"),
+                          ("--fps", "20.0"), ("--compare", "0.01,0.1,0.9,1.05"),
+                          ("--out-dir", "outputs/ beside the lessons")):
+        assert entries[flag].endswith(f"(default: {default})"), flag
+    assert "or none to skip it" in entries["--compare"]
+    assert "a run of fewer steps shows every position" in entries["--frames"]
+    assert entries["--no-plots"] == "--no-plots draw no pictures (default: draw them)"
+    shown = _flags.parser_for("02_gd_parabola_anim", lesson_settings(COMPARE=(), LR=1)).format_help()
+    assert help_entries(shown)["--compare"].endswith("(default: none)")
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    """A short lesson run with its GIFs, as a terminal runs it: (defined, printed, out_dir)."""
+    out_dir = tmp_path_factory.mktemp("small")
+    defined, printed = run_lesson(LESSON, ["--lr", "0.25", "--steps", "20", "--x0", "-2", "--frames", "5",
+                                           "--fps", "10", "--compare", "0.25,1.2", "--json"], out_dir)
+    return defined, printed, out_dir
+
+
+def test_flags_reach_the_run(small_run):
+    _, printed, out_dir = small_run
+    report = last_json_line(printed)
+    assert report["x_final"] == -2 * 0.5**20 == report["x_expected"]
+    assert report["steps"] == report["steps_done"] == 20 and report["behaviour"] == "converges"
+    assert report["frames"] == 5 and report["gif"] == str(out_dir / "02_gd_parabola.gif")
+    assert gif_timing(report["gif"])[0] == [100, 100, 100, 100, 1500]  # 5 frames at --fps 10, the last held
+
+
+def test_the_json_object_holds_the_run_and_the_comparison(small_run, parabola):
+    _, printed, out_dir = small_run
+    report = last_json_line(printed)
+    assert list(report) == ["x_final", "x_expected", "steps", "steps_done", "behaviour", "frames", "gif", "compare"]
+    assert list(report["compare"]) == ["runs", "frames", "gif"]
+    assert report["compare"]["runs"] == [
+        {"lr": lr, "x_final": xs_of(parabola, -2.0, lr, 20)[-1], "steps_done": len(xs_of(parabola, -2.0, lr, 20)) - 1,
+         "behaviour": expected_behaviour(lr)} for lr in (0.25, 1.2)]
+    assert report["compare"]["gif"] == str(out_dir / "02_learning_rates.gif")
+    assert len(gif_timing(report["compare"]["gif"])[0]) == report["compare"]["frames"] == 5
+
+
+def test_the_printout_of_a_short_run(small_run):
+    _, printed, out_dir = small_run
+    lines = printed.splitlines()
+    assert lines[0] == "Gradient descent on f(x) = x^2 from x0 = -2, lr = 0.25"
+    assert len(lines) == 2 + 21 + 3 + 1 + 3 + 1 + 1  # table, behaviour and check, GIF, comparison, GIF, --json
+    assert lines[23:27] == ["Behaviour: converges",
+                            f"Closed form after 20 steps: x0 * (1 - 2*lr)^n = {-2 * 0.5**20:.9g}; "
+                            f"measured {-2 * 0.5**20:.9g}",
+                            "  exactly equal: no rounding error at all",
+                            f"wrote {out_dir / '02_gd_parabola.gif'} (5 frames)"]
+    assert lines[27] == "Learning rates compared on f(x) = x^2 from x0 = -2, 20 steps:"
+    assert lines[-2] == f"wrote {out_dir / '02_learning_rates.gif'} (5 frames)"
+
+
+def test_the_comparison_gif_has_one_panel_per_rate(small_run):
+    _, printed, _ = small_run
+    with Image.open(last_json_line(printed)["compare"]["gif"]) as gif:
+        assert gif.width == round(3.3 * 2 * 80)  # two panels, each 3.3 inches at 80 dpi
+
+
+def test_same_arguments_give_the_same_gif_bytes(small_run, tmp_path):
+    _, _, out_dir = small_run
+    run_lesson(LESSON, ["--lr", "0.25", "--steps", "20", "--x0", "-2", "--frames", "5", "--fps", "10",
+                        "--compare", "0.25,1.2", "--quiet"], tmp_path)
+    for name in ("02_gd_parabola.gif", "02_learning_rates.gif"):
+        assert (tmp_path / name).read_bytes() == (out_dir / name).read_bytes()
+
+
+def edited_lesson(tmp_path, **lines):
+    """The lesson with lines of its settings cell replaced, as a learner edits them in a notebook."""
+    source = (REPO_DIR / LESSON).read_text()
+    for name, line in lines.items():
+        source, count = re.subn(rf"^{name} = .*$", line, source, count=1, flags=re.MULTILINE)
+        assert count == 1, name
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / LESSON
+    path.write_text(source)
+    return path
+
+
+def run_edited(tmp_path, monkeypatch, **lines):
+    """Run an edited lesson with no flags, as a notebook's Run All does: (defined, printed)."""
+    path = edited_lesson(tmp_path, OUT_DIR=f'OUT_DIR = "{tmp_path / "gifs"}"', **lines)
+    monkeypatch.setattr("sys.argv", [str(path)])
+    monkeypatch.setattr("sys.excepthook", None)
+    printed = io.StringIO()
+    monkeypatch.setattr("sys.stdout", printed)
+    defined = runpy.run_path(str(path), run_name="__main__")
+    return defined, printed.getvalue()
+
+
+@pytest.mark.parametrize("steps, frames, expected", [(10, 12, 11), (30, 12, 12)])
+def test_frames_from_the_settings_cell_and_from_the_flag_are_the_same(tmp_path, monkeypatch, steps, frames,
+                                                                      expected):
+    """FRAMES is the most frames a GIF holds: a run of fewer steps shows each of its positions, whether the
+    setting comes from a notebook's settings cell or from --frames."""
+    defined, printed = run_edited(tmp_path / "notebook", monkeypatch, STEPS=f"STEPS = {steps}",
+                                  FRAMES=f"FRAMES = {frames}", LR="LR = 0.25", COMPARE="COMPARE = (0.25, 0.9)")
+    _, printed_by_flags = run_lesson(LESSON, ["--steps", steps, "--frames", frames, "--lr", "0.25",
+                                              "--compare", "0.25,0.9"], tmp_path / "terminal")
+    assert defined["frames"] == defined["compare_frames"] == expected
+    for name in ("02_gd_parabola.gif", "02_learning_rates.gif"):
+        notebook_gif = tmp_path / "notebook" / "gifs" / name
+        assert notebook_gif.read_bytes() == (tmp_path / "terminal" / name).read_bytes()
+        assert len(gif_timing(notebook_gif)[0]) == expected
+    assert re.sub(r"wrote \S+", "", printed) == re.sub(r"wrote \S+", "", printed_by_flags)
+
+
+def test_whole_numbers_and_no_comparison_in_the_settings_cell(tmp_path, monkeypatch):
+    defined, printed = run_edited(tmp_path, monkeypatch, X0="X0 = 1", LR="LR = 1", STEPS="STEPS = 6",
+                                  COMPARE="COMPARE = ()", PLOTS="PLOTS = False")
+    assert defined["history"]["x"] == [1.0, -1.0] * 3 + [1.0]  # lr 1: x bounces between 1 and -1
+    assert defined["history"]["slope"] == [2.0, -2.0] * 3 + [2.0]
+    assert "Learning rates compared" not in printed and "wrote" not in printed
+    assert not (tmp_path / "gifs").exists()
+
+
+def test_no_plots_and_no_comparison_from_flags(tmp_path):
+    defined, printed = run_lesson(LESSON, ["--steps", "30", "--no-plots", "--compare", "none", "--json"], tmp_path)
+    report = last_json_line(printed)
+    assert report["frames"] is None and report["gif"] is None and report["compare"] is None
+    assert list(tmp_path.iterdir()) == [] and "wrote" not in printed and "compared" not in printed
+    assert report["x_final"] == xs_of(defined, 1.0, 0.01, 30)[-1]
+
+
+def test_no_plots_prints_the_same_lines_but_the_wrote_lines(parabola, tmp_path):
+    args = ["--steps", "25", "--lr", "0.6", "--frames", "4", "--compare", "0.3,1.1"]
+    _, with_plots = run_lesson(LESSON, args, tmp_path / "plots")
+    _, without = run_lesson(LESSON, [*args, "--no-plots"], tmp_path / "none")
+    assert [line for line in with_plots.splitlines() if not line.startswith("wrote ")] == without.splitlines()
+    assert sum(line.startswith("wrote ") for line in with_plots.splitlines()) == 2
+
+
+def test_unwritable_out_dir_is_a_run_failure_naming_it(tmp_path):
     (tmp_path / "file").write_text("")
-    status, _, err = call_main(parabola, ["--steps", "5", "--out-dir", tmp_path / "file" / "gifs"], capsys)
-    assert status == 1 and "--out-dir" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(_cli.RunFailure, match="--out-dir"):
+        run_lesson(LESSON, ["--steps", "5", "--compare", "none"], tmp_path / "file" / "gifs")
 
 
-def test_ctrl_c_while_writing_leaves_no_gif(parabola, capsys, tmp_path, monkeypatch):
-
+def test_ctrl_c_while_writing_leaves_no_gif(tmp_path, monkeypatch):
     def interrupted_save(self, *args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Image.Image, "save", interrupted_save)
-    status, _, err = call_main(parabola, ["--steps", "20", "--out-dir", tmp_path], capsys)
-    assert status == 130 and "interrupted" in err
+    with pytest.raises(KeyboardInterrupt):
+        run_lesson(LESSON, ["--steps", "20"], tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_help_names_every_flag_with_its_default(parabola, capsys):
-    text = help_text(parabola, capsys)
-    flat = " ".join(text.split())
-    assert flat.startswith("usage:")
-    assert "Stage 2: plain gradient descent on y = x^2, with autograd for the slope, as a GIF." in flat
-    entries = help_entries(text)
-    for flag in ("--lr", "--steps", "--x0", "--frames", "--fps", "--compare", "--out-dir", "--quiet", "--json"):
-        assert "(default: " in entries[flag], f"{flag} does not say its default"
-
-
-def test_the_frame_count_printed_is_the_count_in_the_file(parabola, capsys, tmp_path):
-    """A run that stops early repeats its last frame; the GIF holds it once, for longer, and the script says so."""
-    status, out, _ = call_main(parabola, ["--lr", "1.2", "--steps", "100", "--out-dir", tmp_path, "--json"], capsys)
-    report = last_json_line(out)
+def test_the_frame_count_printed_is_the_count_in_the_file(tmp_path):
+    """A run that stops early repeats its last frame; the GIF holds it once, for longer, and the lesson says so.
+    Each GIF reports its own count: here the comparison's run does not stop, and keeps all 30 frames."""
+    _, printed = run_lesson(LESSON, ["--lr", "1.2", "--steps", "100", "--frames", "30", "--compare", "0.25",
+                                     "--json"], tmp_path)
+    report = last_json_line(printed)
     durations, _ = gif_timing(report["gif"])
-    assert status == 0 and report["frames"] == len(durations) < 101
-    assert f"wrote {report['gif']} ({len(durations)} frames)" in out.splitlines()
+    assert report["frames"] == len(durations) < 30
+    assert f"wrote {report['gif']} ({len(durations)} frames)" in printed.splitlines()
+    assert report["compare"]["frames"] == len(gif_timing(report["compare"]["gif"])[0]) == 30
+    assert f"wrote {report['compare']['gif']} (30 frames)" in printed.splitlines()
 
 
-def test_compare_says_which_runs_stalled_among_float32s_smallest_numbers(parabola, capsys):
-    runs = parabola.compare_learning_rates([0.01, 0.1, 0.9, 1.05], 1.0, 800)
-    lines = capsys.readouterr().out.splitlines()[1:]
-    assert abs(runs[1][-1]) == abs(runs[2][-1]) == 2.0**-148  # 2.8026e-45: twice the smallest float32 above 0
-    for lr, line in zip((0.1, 0.9), lines[1:3]):
-        assert line.endswith(f"x after 800 steps = 2.8026e-45 (stalled: among float32's subnormal numbers |x| "
-                             f"times 0.8 rounds back to |x|; the closed form says {(1 - 2 * lr) ** 800:.2g})")
-    assert torch.tensor(2.0**-148) * 0.8 == torch.tensor(2.0**-148)  # as docs/glossary.md says: 2.8e-45 stays
-    assert "stalled" not in lines[0] and lines[3].endswith("(stopped: step 73 would take |x| past 1000)")
+# --- the default run, end to end ----------------------------------------------------------------
+
+def test_default_run_end_to_end(end_to_end):
+    result, out_dir = end_to_end["stage2"].result(), end_to_end["stage2"].out_dir
+    assert result.returncode == 0 and result.stderr == ""
+    report = last_json_line(result.stdout)
+    assert report["steps"] == 800 and report["frames"] == 120
+    assert report["x_expected"] == pytest.approx(0.98**800, rel=1e-12)
+    assert report["x_final"] == pytest.approx(report["x_expected"], rel=800 * 2 * FLOAT32_EPS)
+    assert report["gif"] == str(out_dir / "02_gd_parabola.gif")
+    durations, loop = gif_timing(report["gif"])
+    assert len(durations) == 120 and loop == 0
+    assert durations[:-1] == [50] * 119 and durations[-1] > 50  # the last frame holds
+    assert "relative difference" in result.stdout
+    runs = report["compare"]["runs"]
+    assert [run["lr"] for run in runs] == [0.01, 0.1, 0.9, 1.05]
+    assert [run["behaviour"] for run in runs] == [expected_behaviour(lr) for lr in (0.01, 0.1, 0.9, 1.05)]
+    assert [run["steps_done"] for run in runs] == [800, 800, 800, 72]
+    assert report["compare"]["frames"] == 120 == len(gif_timing(report["compare"]["gif"])[0])
+    lines = result.stdout.splitlines()
+    assert lines[-2] == f"wrote {out_dir / '02_learning_rates.gif'} (120 frames)"
+    assert f"wrote {out_dir / '02_gd_parabola.gif'} (120 frames)" in lines
 
 
-@pytest.mark.parametrize("xs, lr, stalled", [
-    ([1.0, 0.5, 0.25], 0.25, False),  # exact halving, far from the subnormals
-    ([1e-45, 1e-45], 0.1, True),  # stuck below float32's smallest normal number while the closed form shrinks
-    ([1e-45, 0.0], 0.25, False),  # reached 0: nothing stalled
-    ([1e-39, 8e-40], 0.1, False),  # subnormal, but still shrinking
-    ([1.0], 0.1, False),  # no step at all
-    ([1e-45, 1e-45, 1e-45], 0.0, False),  # lr 0: x stays put, exactly where the closed form stays
-    ([1.0, 0.5, 1e-45, 1e-45], 0.25, False),  # below its closed form (0.125): float32 did not hold it back
-    ([1e-39, 8.1e-40], 0.1, False),  # above its closed form (8e-40), but still shrinking
-    ([2.0**-126, 2.0**-126], 1e-8, False),  # stuck at the smallest normal number: not yet subnormal
-])
-def test_stall_note_by_hand(parabola, xs, lr, stalled):
-    assert bool(parabola.stall_note(xs, lr)) is stalled
+def test_default_gifs_stay_small(end_to_end):
+    """bench/README.md's goals: the single GIF at most 200 KB, the panels at most 400 KB."""
+    report = last_json_line(end_to_end["stage2"].result().stdout)
+    assert Path(report["gif"]).stat().st_size <= 200_000
+    assert Path(report["compare"]["gif"]).stat().st_size <= 400_000

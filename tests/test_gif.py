@@ -51,7 +51,7 @@ def test_pick_frames_show_every_early_step_then_space_evenly_in_log_with_odd_gap
 
 
 def test_an_oscillating_run_changes_side_at_every_frame(parabola):
-    xs = parabola.descend(1.0, 0.9, 800)
+    xs = parabola.descend(1.0, 0.9, 800)["x"]
     shown = [xs[step] for step in _gif.pick_frames(800, 120)]
     moving = [x for x in shown if abs(x) > 1e-40]  # before x stalls at float32's smallest values
     assert len(moving) > 100 and all(a * b < 0 for a, b in zip(moving, moving[1:]))
@@ -97,8 +97,8 @@ def straight_line(xs, columns):
 def two_descents(parabola, tmp_path, monkeypatch):
     """A --compare GIF of a halving run (lr 0.25) and a diverging one (lr 1.2), one frame per step."""
     captions = record_captions(monkeypatch)
-    runs = [parabola.descend(1.0, lr, 30) for lr in (0.25, 1.2)]
-    panels = [parabola.panel(f"lr {lr}", xs, 30, single=False) for lr, xs in zip((0.25, 1.2), runs)]
+    runs = [parabola.descend(1.0, lr, 30)["x"] for lr in (0.25, 1.2)]
+    panels = [parabola.panel(f"lr {lr}", parabola.descend(1.0, lr, 30), 30, single=False) for lr in (0.25, 1.2)]
     path = tmp_path / "descents.gif"
     assert parabola.animate(panels, 30, 31, 20, path) == 31
     return runs, captions, frames_of(path), gif_timing(path)[1]
@@ -145,11 +145,80 @@ def test_the_stopped_panel_stops_changing(two_descents):
     assert all(changed[:20]) and not any(changed[20:])  # moving until step 20, frozen after
 
 
+def test_the_moving_parts_of_one_frame(parabola):
+    """The frame a learner reads, built by the lesson: the point at (x, x²), the tangent through it with the
+    slope autograd recorded, the trail through the last frames' positions, and the caption naming them."""
+    import _figures
+
+    history = parabola.descend(1.0, 0.3, 12)
+    run = parabola.panel("t", history, 12, single=True)
+    _, (axes,) = _figures.descent_figure(1)
+    parts = parabola.draw_panel(axes, run)
+    shown = [0, 1, 2, 3, 5, 7, 9, 12]
+    caption = parabola.move_to_step(parts, run, shown)
+    x, y, slope = history["x"][12], history["f"][12], history["slope"][12]
+    assert caption == f"step 12:  x = {x:.3g}   f(x) = {y:.3g}   slope = {slope:.3g}"
+    assert list(parts["point"].get_data()[0]) == [x] and list(parts["point"].get_data()[1]) == [y]
+    (x1, x2), (y1, y2) = parts["tangent"].get_data()
+    assert (x1 + x2) / 2 == pytest.approx(x) and (y2 - y1) / (x2 - x1) == pytest.approx(slope)
+    assert (x2 - x1) == pytest.approx(0.3 * run["reach"])
+    assert list(parts["trail"].get_data()[0]) == [history["x"][s] for s in shown[-parabola.TRAIL:]]
+    assert list(parts["distance"].get_data()[0]) == [12]  # the inset's marker, at the same step
+    assert not parts["arrow"].get_visible()  # x is on the panel: no arrow
+
+
+@pytest.mark.parametrize("x0", [1.0, -1.0])
+def test_an_arrow_at_the_edge_shows_the_side_of_a_point_off_the_panel(parabola, x0):
+    import _figures
+
+    history = parabola.descend(x0, 1.2, 30)  # diverges: the panel reaches 3, and |x| = 1.4^n passes 3.15 at step 4
+    run = parabola.panel("t", history, 30, single=False)
+    _, (axes,) = _figures.descent_figure(1)
+    parts = parabola.draw_panel(axes, run)
+    arrows = []
+    for step, x in enumerate(history["x"]):
+        parabola.move_to_step(parts, run, [step])
+        arrow_x, arrow_y = parts["arrow"].get_data()
+        if abs(x) <= 1.05 * run["reach"]:
+            assert not parts["arrow"].get_visible(), step
+        else:
+            assert parts["arrow"].get_visible(), step
+            assert list(arrow_x) == [math.copysign(3.0, x)] and list(arrow_y) == [1.2 * 9.0], step
+            arrows.append(parts["arrow"].get_marker())
+    assert len(arrows) == len(history["x"]) - 4 and arrows[0] == (">" if x0 > 0 else "<")  # x0 * 1.4^4 > 0
+    assert all(a != b for a, b in zip(arrows, arrows[1:]))  # the sign flips at every step
+    assert "distance" not in parts  # the |x| inset is for a panel alone
+
+
+@pytest.mark.parametrize("x, arrow", [(3.15, False), (-3.15, False), (3.16, True), (-3.16, True), (1e9, True)])
+def test_the_arrow_appears_once_the_point_leaves_the_panel(parabola, x, arrow):
+    """The x axis reaches 1.05 times the panel's reach (3 here): up to there the point itself shows."""
+    import _figures
+
+    run = parabola.panel("t", parabola.descend(1.0, 1.2, 30), 30, single=False)
+    assert run["reach"] == 3.0
+    _, (axes,) = _figures.descent_figure(1)
+    parts = parabola.draw_panel(axes, run)
+    _figures.move_decorations(parts, 5, x, run["reach"])
+    assert parts["arrow"].get_visible() == arrow and axes.get_xlim() == pytest.approx((-3.15, 3.15))
+
+
+def test_a_gif_holds_at_most_its_frames_and_every_position_of_a_shorter_run(parabola, tmp_path, monkeypatch):
+    captions = record_captions(monkeypatch)
+    history = parabola.descend(1.0, 0.1, 7)
+    assert parabola.animate([parabola.panel("t", history, 7, single=True)], 7, 120, 20, tmp_path / "a.gif") == 8
+    assert [int(re.match(r"step (\d+):", texts[0]).group(1)) for texts in captions] == list(range(8))
+    captions.clear()
+    assert parabola.animate([parabola.panel("t", history, 7, single=True)], 7, 4, 20, tmp_path / "b.gif") == 4
+    assert [int(re.match(r"step (\d+):", texts[0]).group(1)) for texts in captions] == _gif.pick_frames(7, 4)
+
+
 # --- stage 3: the markers are where the runs were -------------------------------------------
 
 def test_local_minima_markers_follow_their_runs(custom_optimizer, tmp_path, monkeypatch):
     captions = record_captions(monkeypatch)
-    runs, best = custom_optimizer.part_local_minima([2.5], 0.05, 40)
+    runs = [custom_optimizer.roll(2.5, momentum, 0.05, 40) for momentum in (0.0, 0.9)]
+    best = custom_optimizer.global_minimum()
     path = _figures.stage3_local_minima(runs, best, 4.0, 40, 41, 20, tmp_path / "minima.gif")
     frames = frames_of(path)
     assert len(frames) == len(captions) == 41
@@ -169,24 +238,22 @@ def test_local_minima_markers_follow_their_runs(custom_optimizer, tmp_path, monk
 # --- encoding --------------------------------------------------------------------------------
 
 def test_frames_hold_for_their_time_and_the_last_one_longer(parabola, tmp_path):
-    xs = parabola.descend(1.0, 0.25, 5)
     path = tmp_path / "short.gif"
-    parabola.animate([parabola.panel("t", xs, 5)], 5, 6, 10, path)
+    parabola.animate([parabola.panel("t", parabola.descend(1.0, 0.25, 5), 5, single=True)], 5, 6, 10, path)
     durations, loop = gif_timing(path)
     assert durations == [100, 100, 100, 100, 100, 1500] and loop == 0
 
 
 def test_the_slowest_frame_rate_holds_each_frame_ten_seconds(parabola, tmp_path):
-    xs = parabola.descend(1.0, 0.25, 2)
     path = tmp_path / "slow.gif"
-    parabola.animate([parabola.panel("t", xs, 2)], 2, 3, 0.1, path)  # --fps 0.1
+    parabola.animate([parabola.panel("t", parabola.descend(1.0, 0.25, 2), 2, single=True)], 2, 3, 0.1, path)
     assert gif_timing(path)[0] == [10_000] * 3
 
 
 def test_a_frame_lasts_the_nearest_centisecond_and_a_short_hold_adds_nothing(parabola, tmp_path):
-    xs = parabola.descend(1.0, 0.25, 2)
     path = tmp_path / "slow.gif"
-    parabola.animate([parabola.panel("t", xs, 2)], 2, 3, 0.15, path)  # 1/0.15 s = 6.666... s per frame
+    parabola.animate([parabola.panel("t", parabola.descend(1.0, 0.25, 2), 2, single=True)], 2, 3, 0.15, path)
+    # 1/0.15 s = 6.666... s per frame
     assert gif_timing(path)[0] == [6670] * 3  # a GIF counts in centiseconds; the 1.5 s hold is shorter than a frame
 
 
@@ -238,16 +305,17 @@ def test_the_loss_plot_shades_pattern_b_steps_and_labels_them_once(epochs, tmp_p
     spans = [(patch.get_x(), patch.get_x() + patch.get_width()) for patch in axes.patches]
     assert spans == [(40 * epoch + 20.5, 40 * epoch + 40.5) for epoch in range(epochs)]
     assert all(patch.get_linewidth() == 0 for patch in axes.patches)  # no outline to mistake for a boundary
-    assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+    assert axes.get_legend() is None  # the legend stands below the axes, where it hides no point
+    assert [text.get_text() for text in drawn[0].legends[0].get_texts()] == [
         "ln 4: the loss of an all-zero input", "pattern B samples"]
     (ln4,) = [line for line in axes.get_lines() if line.get_linestyle() == "--"]
     assert ln4.get_ydata() == pytest.approx([math.log(4)] * 2)
 
 
 def test_identical_frames_merge_into_one_that_shows_for_longer(parabola, tmp_path):
-    xs = parabola.descend(1.0, 1.2, 30)  # stops after step 20: later frames repeat its last picture
+    history = parabola.descend(1.0, 1.2, 30)  # stops after step 20: later frames repeat its last picture
     path = tmp_path / "stopped.gif"
-    frames = parabola.animate([parabola.single_panel(1.2, xs, 30)], 30, 31, 10, path)
+    frames = parabola.animate([parabola.panel("stopped", history, 30, single=True)], 30, 31, 10, path)
     durations, _ = gif_timing(path)
     assert frames == len(durations) == len(frames_of(path)) < 31
     assert sum(durations) == 30 * 100 + 1500  # the same time on screen: 30 frames of 0.1 s, the last held 1.5 s
@@ -259,7 +327,7 @@ def test_move_to_step_is_an_update_function_that_funcanimation_can_drive(parabol
     frame by frame, its GIF puts the point where the recorder's GIF puts it."""
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    run = parabola.panel("halving", parabola.descend(1.0, 0.25, 3), 3)
+    run = parabola.panel("halving", parabola.descend(1.0, 0.25, 3), 3, single=True)
     figure, (axes,) = _figures.descent_figure(1)
     parts = parabola.draw_panel(axes, run)
 

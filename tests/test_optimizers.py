@@ -182,11 +182,36 @@ def test_simple_gd_keeps_no_state(custom_optimizer):
 
 # --- every learning rate SGD accepts ------------------------------------------------
 
-@pytest.mark.parametrize("lr", [0.0, 0.05, torch.tensor(0.05), torch.tensor([0.05]), torch.tensor([[0.05]]),
-                                torch.tensor(0.05, dtype=torch.float64)], ids=str)
+@pytest.mark.parametrize("lr", [0.0, 0.05, 1, torch.tensor(0.05), torch.tensor([0.05]), torch.tensor([[0.05]]),
+                                torch.tensor(0.05, dtype=torch.float64), torch.tensor([0.05], dtype=torch.float64),
+                                torch.tensor(0.05, dtype=torch.float16)], ids=str)
 def test_every_learning_rate_sgd_accepts(pair, lr):
     model, twin = twin_models(7)
     train_both(model, twin, *pair(model.parameters(), twin.parameters(), lr=lr), steps=range(20))
+
+
+def descend_float64(optimizer_for, lr, steps=20):
+    """A float64 parameter on a float64 quadratic bowl: its values after `steps` steps."""
+    torch.manual_seed(14)
+    param = torch.randn(1000, dtype=torch.float64, requires_grad=True)
+    target, scales = torch.randn(1000, dtype=torch.float64), torch.rand(1000, dtype=torch.float64)
+    optimizer = optimizer_for([param], lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (scales * (param - target) ** 2).sum().backward()
+        optimizer.step()
+    return param.detach()
+
+
+@pytest.mark.parametrize("lr", [0.05, torch.tensor(0.05, dtype=torch.float64),
+                                torch.tensor([0.05], dtype=torch.float64), torch.tensor(0.05)], ids=repr)
+def test_float64_parameters_step_by_the_learning_rate_as_given(pair, lr):
+    """A float32 parameter rounds any lr to float32 inside add_(alpha=), so only float64 parameters show
+    whether a float64 lr is used as given or rounded: here the two differ, and ours must do what SGD does."""
+    ours, theirs = descend_float64(pair.ours, lr), descend_float64(pair.sgd, lr)
+    assert torch.equal(ours, theirs)
+    other = torch.tensor(0.05) if isinstance(lr, float) or lr.dtype == torch.float64 else 0.05
+    assert not torch.equal(ours, descend_float64(pair.sgd, other))  # the test can tell the two apart
 
 
 def raised(make):
@@ -231,8 +256,11 @@ def test_the_defaults_are_sgds_and_the_articles(custom_optimizer):
     assert custom_optimizer.SimpleMomentum([leaf]).defaults == {"lr": 1e-3, "momentum": 0.9}
 
 
-@pytest.mark.parametrize("settings", [{"lr": 0.0}, {"lr": -0.0}, {"momentum": 0.0}])
+@pytest.mark.parametrize("settings", [{"lr": 0.0}, {"lr": -0.0}, {"momentum": 0.0}, {"momentum": 0},
+                                      {"momentum": 1.0}, {"momentum": 1}, {"momentum": 1.5}, {"momentum": 0.999}],
+                         ids=str)
 def test_limits_sgd_accepts_are_accepted(pair, settings):
+    """torch.optim.SGD refuses only a negative momentum: 1 and more are accepted, and must step alike."""
     if "momentum" in settings and pair.name == "SimpleGD":
         pytest.skip("SimpleGD has no momentum")
     model, twin = twin_models(8)

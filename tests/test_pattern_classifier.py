@@ -3,9 +3,13 @@ the softmax gradient derived by hand, the article's loop written out again here,
 and dot products in place of the network."""
 
 import io
+import json
 import math
+import re
 import statistics
 from pathlib import Path
+
+import jupytext
 
 import pytest
 import torch
@@ -14,7 +18,7 @@ from torch import nn
 import _cli
 import common
 from common import Test_Conv
-from conftest import articles_loop, call_main, dot_product_accuracy, help_entries, help_text, last_json_line
+from conftest import REPO_DIR, articles_loop, dot_product_accuracy, help_entries, last_json_line, run_lesson
 
 FLOAT32_LN4 = torch.tensor(math.log(4), dtype=torch.float32).item()  # the article's first loss, 1.3862943649291992
 
@@ -72,7 +76,31 @@ def test_shuffled_order_is_a_permutation_per_epoch_and_depends_on_the_seed(class
     assert classifier.sample_order(40, 2, "sequential", seed=7) == [list(range(40))] * 2
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("seed", [0, 7, 2**63 - 1])
+def test_the_shuffle_is_one_generator_seeded_once_epoch_e_takes_its_eth_permutation(classifier, seed):
+    """What the lesson says: a generator of the shuffle's own, seeded once with the run's seed."""
+    shuffler = torch.Generator().manual_seed(seed)
+    expected = [torch.randperm(40, generator=shuffler).tolist() for _ in range(4)]
+    assert classifier.sample_order(40, 4, "shuffled", seed) == expected
+    assert classifier.sample_order(40, 2, "shuffled", seed) == expected[:2]  # more epochs append, change nothing
+
+
+def test_the_shuffle_neither_draws_from_nor_depends_on_the_global_generator(classifier):
+    orders = []
+    for global_seed in (1, 2):
+        torch.manual_seed(global_seed)
+        state = torch.get_rng_state()
+        orders.append(classifier.sample_order(40, 2, "shuffled", 3))
+        assert torch.equal(torch.get_rng_state(), state)
+        model = Test_Conv()
+        state = torch.get_rng_state()
+        classifier.train(model, torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9), 2, "shuffled", 3,
+                         verbose=False)
+        assert torch.equal(torch.get_rng_state(), state)  # training drew nothing from the global generator
+    assert orders[0] == orders[1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_shuffled_training_separates_the_patterns(classifier, seed):
     torch.manual_seed(seed)
     model = Test_Conv()
@@ -85,11 +113,24 @@ def test_train_prints_the_first_and_every_fifth_loss_and_nothing_when_not_verbos
     torch.manual_seed(0)
     model = Test_Conv()
     losses = classifier.train(model, torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9))
-    expected = [f"  epoch {e}  step {s:2d}/40  loss {losses[40 * (e - 1) + s - 1]:.7g}"
-                for e in (1, 2) for s in (1, 5, 10, 15, 20, 25, 30, 35, 40)]
+    expected = [f"  epoch {(t - 1) // 40 + 1}  step {(t - 1) % 40 + 1:2d}/40  loss {losses[t - 1]:.7g}"
+                for t in [1, *range(5, 81, 5)]]
     assert capsys.readouterr().out.splitlines() == expected
     classifier.train(model, torch.optim.SGD(model.parameters(), lr=0.001), verbose=False)
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("epochs", [1, 3, 5, 50])
+def test_any_number_of_epochs_prints_a_few_evenly_spaced_losses_and_keeps_every_one(classifier, capsys, epochs):
+    model = FixedLogits([0.0, 0.0, 0.0, 0.0])  # every loss is ln 4; fast enough for 1000 epochs
+    losses = classifier.train(model, torch.optim.SGD(model.parameters(), lr=0.0), epochs, "sequential")
+    assert len(losses) == 40 * epochs
+    printed = [tuple(map(int, re.match(r"  epoch +(\d+)  step +(\d+)/40  loss ", line).groups()))
+               for line in capsys.readouterr().out.splitlines()]
+    steps = [40 * (epoch - 1) + step for epoch, step in printed]
+    assert 8 <= len(steps) <= 25 and steps[0] == 1 and steps[-1] == 40 * epochs
+    gaps = {b - a for a, b in zip(steps[1:-2], steps[2:-1])}
+    assert len(gaps) == 1  # evenly spaced between the first and the last
 
 
 class FixedLogits(nn.Module):
@@ -125,11 +166,11 @@ def test_a_non_finite_loss_stops_training_before_the_step(classifier, logits, lo
     assert optimizer.steps == step - 1
 
 
-# --- the script, end to end ------------------------------------------------------------
+# --- the lesson, end to end ------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def default_run(end_to_end):
-    """The article's run in a fresh process, as a learner starts it (started in conftest.py)."""
+    """`python 01_pattern_classifier.py --json` in a fresh process, as a learner starts it (started in conftest.py)."""
     return end_to_end["stage1"].result(), end_to_end["stage1"].out_dir
 
 
@@ -142,7 +183,7 @@ def test_default_run_reproduces_the_article_end_to_end(default_run):
     assert report["losses"] == losses and len(losses) == 80
     assert report["first_loss"] == FLOAT32_LN4 and report["final_loss"] == losses[-1]
     assert report["article_check_before"] is False and report["article_check_after"] is True
-    assert sorted(report["outputs"]) == sorted(str(out_dir / n) for n in ("01_loss.png", "01_filters.png"))
+    assert report["outputs"] == [str(out_dir / n) for n in ("01_loss.png", "01_filters.png", "01_sweep.png")]
     for path in report["outputs"]:
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -155,10 +196,32 @@ def test_default_run_accuracies_are_recomputed_by_dot_products(default_run):
     training, test = common.classifiable_training_set(), common.noisy_test_set()
     assert report["train_accuracy_before"] == dot_product_accuracy(start, *training) == 50.0
     assert report["train_accuracy_after"] == dot_product_accuracy(trained, *training) == 100.0
-    assert report["test_accuracy_before"] == dot_product_accuracy(start, *test)
+    assert report["test_accuracy_before"] == dot_product_accuracy(start, *test) == 35.625
     assert report["test_accuracy_after"] == dot_product_accuracy(trained, *test)
     assert 90 < report["test_accuracy_after"] < 100  # a number below 100%, pinned exactly above
     assert {"accuracy_before", "noisy_accuracy_after"}.isdisjoint(report)  # the old names are gone
+
+
+def test_why_the_untrained_test_accuracy_is_below_half(default_run):
+    """35.6%: the untrained network calls every input class 1, but noise sends 23 of the 80 B to class 3."""
+    result, _ = default_run
+    report = last_json_line(result.stdout)
+    torch.manual_seed(0)
+    start = Test_Conv().conv.weight.detach().reshape(4, 16)
+    inputs, labels = common.noisy_test_set()
+    predicted = (inputs.reshape(len(inputs), 16) @ start.T).argmax(dim=1)
+    by_hand = {name: [int(((predicted == k) & (labels == label)).sum()) for k in range(4)]
+               for name, label in (("A", 0), ("B", 1))}
+    assert report["test_classes_before"] == by_hand == {"A": [0, 80, 0, 0], "B": [0, 57, 0, 23]}
+    right = by_hand["A"][0] + by_hand["B"][1]
+    assert 100.0 * right / len(labels) == report["test_accuracy_before"] and f"{100 * right / 160:.1f}" == "35.6"
+    lines = result.stdout.splitlines()
+    start_line = lines.index(f"Before training: training accuracy 50.0% | test accuracy 35.6% | "
+                             "the article's check (A at scale 999999999 called A): no")
+    assert lines[start_line + 1 : start_line + 3] == [
+        "  the 80 noisy A inputs of the test set, by predicted class: class 0: 0, class 1: 80, class 2: 0, class 3: 0",
+        "  the 80 noisy B inputs of the test set, by predicted class: class 0: 0, class 1: 57, class 2: 0, class 3: 23"]
+    assert "23 of the 80 noisy B" in markdown_before(lesson_cells(), "test_classes_before = count_test_classes")
 
 
 def outputs_by_hand(weight):
@@ -214,15 +277,79 @@ def test_default_output_says_what_was_measured(default_run):
     result, out_dir = default_run
     report = last_json_line(result.stdout)
     lines = result.stdout.splitlines()
-    assert (f"Before training: training accuracy 50.0% | test accuracy {report['test_accuracy_before']:.1f}% | "
-            "the article's check (A at scale 999999999 called A): no") in lines
+    counts = lines.index("Measured on 38 training samples and 160 test samples")
+    assert lines[counts + 2] == (f"Before training: training accuracy 50.0% | test accuracy "
+                                 f"{report['test_accuracy_before']:.1f}% | "
+                                 "the article's check (A at scale 999999999 called A): no")
     assert (f"After training: training accuracy 100.0% | test accuracy {report['test_accuracy_after']:.1f}% | "
             "the article's check (A at scale 999999999 called A): yes") in lines
     assert "Training: 2 epochs x 40 samples (sequential order), SGD lr=0.001 momentum=0.9" in lines
     assert "  epoch 1  step  1/40  loss 1.386294" in lines  # ln 4, the first loss, on screen
     assert "  highest loss 11.03 at epoch 2, step 8: A at scale 7" in lines
     assert max(report["losses"]) == report["losses"][40 + 7] and f"{max(report['losses']):.4g}" == "11.03"
-    assert lines[-3:-1] == [f"wrote {out_dir / '01_loss.png'}", f"wrote {out_dir / '01_filters.png'}"]
+    assert [line for line in lines if line.startswith("wrote ")] == [
+        f"wrote {out_dir / name}" for name in ("01_loss.png", "01_filters.png", "01_sweep.png")]
+
+
+def lesson_cells():
+    return jupytext.read(REPO_DIR / "01_pattern_classifier.py").cells
+
+
+def markdown_before(cells, code):
+    """The markdown cell just before the code cell that holds `code`."""
+    index = next(i for i, cell in enumerate(cells) if cell.cell_type == "code" and code in cell.source)
+    assert cells[index - 1].cell_type == "markdown"
+    return " ".join(cells[index - 1].source.split())
+
+
+def markdown_after(cells, code):
+    index = next(i for i, cell in enumerate(cells) if cell.cell_type == "code" and code in cell.source)
+    assert cells[index + 1].cell_type == "markdown"
+    return " ".join(cells[index + 1].source.split())
+
+
+def test_the_three_measures_are_explained_before_the_first_line_that_prints_them():
+    cells = lesson_cells()
+    first = next(i for i, cell in enumerate(cells) if cell.cell_type == "code" and "show_evaluation(" in cell.source)
+    text = " ".join(cells[first - 1].source.split())
+    assert cells[first - 1].cell_type == "markdown"
+    for words in ("*Training accuracy*", "38 samples", "*Test accuracy*", "160 inputs", "*The article's check*"):
+        assert words in text
+
+
+def test_each_pictures_reading_states_what_the_run_prints(default_run):
+    """The readings after 01_loss.png and 01_sweep.png quote the default run's own numbers."""
+    result, _ = default_run
+    report, cells = last_json_line(result.stdout), lesson_cells()
+    loss_reading = markdown_after(cells, '"01_loss.png"')
+    assert "11.03 at epoch 2, step 8" in loss_reading and "  highest loss 11.03 at epoch 2, step 8: A at scale 7" \
+        in result.stdout.splitlines()
+    assert "from steps 21 and 61" in loss_reading
+    sweep = report["sweep"]["sequential"]
+    lines = result.stdout.splitlines()
+    assert (sweep["runs"], sweep["learned_training_set"], sweep["learned_test_below_100"]) == (100, 77, 51)
+    assert "                  51 of those 77 score below 100% test accuracy, the lowest 78.12%" in lines
+    assert "                  the 23 others score 50.62% to 71.88% test accuracy" in lines
+    assert "                  1 of those 100 score below 100% test accuracy, the lowest 98.75%" in lines
+    sweep_reading = markdown_after(cells, '"01_sweep.png"')
+    for words in ("77 of 100", "23 red runs score 50.62% to 71.88%", "51 of the 77", "78.12%", "all 100 runs learn",
+                  "all but one"):
+        assert words in sweep_reading
+    assert report["sweep"]["shuffled"]["learned_training_set"] == 100
+    assert report["sweep"]["shuffled"]["learned_test_below_100"] == 1
+
+
+def test_the_filters_reading_is_true_of_the_trained_network(classifier):
+    """Classes 2 and 3 end below zero for both patterns; the cells only B has vote for B (filter 1, red) and
+    against A (filter 0, blue)."""
+    weight = classifier.model.conv.weight.detach().reshape(4, 4, 4)
+    logits_a = weight.reshape(4, 16) @ common.pattern_a(1).reshape(16)
+    logits_b = weight.reshape(4, 16) @ common.pattern_b(1).reshape(16)
+    assert (logits_a[2:] < 0).all() and (logits_b[2:] < 0).all()
+    only_b = [(0, 0), (0, 2), (3, 0), (3, 2)]
+    assert all(weight[1][cell] > 0 > weight[0][cell] for cell in only_b)
+    reading = markdown_after(lesson_cells(), '"01_filters.png"')
+    assert "black is 1 and white 0" in reading and "below zero for both patterns" in reading
 
 
 @pytest.mark.parametrize("order, seed", [("sequential", 0), ("shuffled", 0), ("shuffled", 3)])
@@ -236,48 +363,80 @@ def test_the_highest_loss_names_its_step_and_sample(classifier, capsys, order, s
     assert capsys.readouterr().out == f"  highest loss 7 at epoch 2, step 14: {name}\n"
 
 
-def test_default_output_fits_on_one_screen_and_shows_the_patterns(default_run):
+def test_default_output_fits_on_two_screens_and_shows_the_patterns(default_run):
     lines = default_run[0].stdout.splitlines()[:-1]  # the last line is --json's
-    assert len(lines) <= 48
+    assert len(lines) <= 65
     assert lines[2:6] == ["  0 1 0 1               1 1 1 1", "  0 1 0 1               0 1 0 1",
                           "  0 1 0 1               0 1 0 1", "  0 1 0 1               1 1 1 1"]
     assert "  epoch 2  step 40/40  loss 0" in lines
+    assert sum(line.startswith("  epoch ") for line in lines) == 17
 
 
-def test_same_seed_gives_the_same_losses_and_the_same_bytes(classifier, default_run, tmp_path, capsys):
+def test_same_seed_gives_the_same_losses_and_the_same_bytes(default_run, tmp_path):
     result, first_dir = default_run
-    status, out, _ = call_main(classifier, ["--out-dir", tmp_path, "--json", "--quiet", "--seed", "0"], capsys)
-    assert status == 0
+    _, out = run_lesson("01_pattern_classifier.py", ["--json", "--quiet", "--seed", "0", "--sweep", "3"], tmp_path)
     assert last_json_line(out)["losses"] == last_json_line(result.stdout)["losses"]
     for name in ("01_loss.png", "01_filters.png"):
         assert (tmp_path / name).read_bytes() == (first_dir / name).read_bytes()
 
 
-def test_quiet_json_prints_only_the_json(classifier, capsys):
-    status, out, err = call_main(classifier, ["--no-plots", "--quiet", "--json", "--epochs", "1"], capsys)
-    assert status == 0 and err == ""
+def test_quiet_json_prints_only_the_json_and_sweep_0_skips_the_sweep():
+    _, out = run_lesson("01_pattern_classifier.py", ["--no-plots", "--quiet", "--json", "--epochs", "1",
+                                                     "--sweep", "0"])
     assert len(out.strip().splitlines()) == 1
-    assert last_json_line(out)["outputs"] == [] and len(last_json_line(out)["losses"]) == 40
+    report = last_json_line(out)
+    assert report["outputs"] == [] and len(report["losses"]) == 40 and report["sweep"] is None
+    _, out = run_lesson("01_pattern_classifier.py", ["--no-plots", "--sweep", "0"])
+    assert "sweep" not in out
 
 
-def test_flags_reach_the_run(classifier, capsys):
+def test_flags_reach_the_run():
     argv = ["--no-plots", "--quiet", "--json", "--epochs", "3", "--lr", "0.01", "--order", "shuffled",
-            "--momentum", "0.5", "--seed", "4"]
-    report = last_json_line(call_main(classifier, argv, capsys)[1])
-    indices = sum(classifier.sample_order(40, 3, "shuffled", 4), [])
+            "--momentum", "0.5", "--seed", "4", "--sweep", "2"]
+    namespace, out = run_lesson("01_pattern_classifier.py", argv)
+    report = last_json_line(out)
+    shuffler = torch.Generator().manual_seed(4)
+    indices = [i for _ in range(3) for i in torch.randperm(40, generator=shuffler).tolist()]
     _, losses = articles_loop(seed=4, lr=0.01, momentum=0.5, order_indices=indices)
     assert report["losses"] == losses and len(losses) == 120
     assert report["first_loss"] == losses[0] and report["final_loss"] == losses[-1] != losses[-2]
+    assert report["sweep"]["sequential"]["runs"] == report["sweep"]["shuffled"]["runs"] == 2
+    weights = namespace.train_many(namespace.new_networks(2), "shuffled")  # the sweep trains with the flags too
+    for seed in range(2):
+        shuffler = torch.Generator().manual_seed(seed)
+        order = [i for _ in range(3) for i in torch.randperm(40, generator=shuffler).tolist()]
+        model, _ = articles_loop(seed, lr=0.01, momentum=0.5, order_indices=order)
+        torch.testing.assert_close(weights["conv.weight"][seed], model.conv.weight.detach(), rtol=1e-4, atol=1e-5)
 
 
-def test_learning_rate_zero_learns_nothing(classifier, capsys):
-    report = last_json_line(call_main(classifier, ["--no-plots", "--quiet", "--json", "--lr", "0"], capsys)[1])
+def test_learning_rate_zero_learns_nothing():
+    out = run_lesson("01_pattern_classifier.py", ["--no-plots", "--quiet", "--json", "--lr", "0", "--sweep", "0"])[1]
+    report = last_json_line(out)
     for name in ("train_accuracy", "test_accuracy", "predicted"):
         assert report[f"{name}_after"] == report[f"{name}_before"]
     assert report["mse_same_pattern_after"] == report["mse_same_pattern"]
 
 
-# --- flags at their limits ------------------------------------------------------------
+# --- settings and flags at their limits ------------------------------------------------------------
+
+def settings_cell():
+    """The settings cell's values, read from the lesson's source."""
+    code = next(cell for cell in lesson_cells() if cell.cell_type == "code" and "_flags.apply(" in cell.source)
+    values = {}
+    exec(code.source.split("import _flags")[0], values)  # noqa: S102 -- our own settings cell
+    return {name: value for name, value in values.items() if name.isupper()}
+
+
+def test_defaults_are_the_articles():
+    assert settings_cell() == {"EPOCHS": 2, "LR": 0.001, "MOMENTUM": 0.9, "ORDER": "sequential", "SEED": 0,
+                               "SWEEP": 100, "DEVICE": "auto", "OUT_DIR": "outputs", "PLOTS": True}
+
+
+def usage_error(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        run_lesson("01_pattern_classifier.py", argv)
+    return exit_.value.code, capsys.readouterr().err
+
 
 @pytest.mark.parametrize("argv, flag", [
     (["--lr", "-0.1"], "--lr"), (["--lr", "nan"], "--lr"), (["--lr", "inf"], "--lr"),
@@ -285,36 +444,34 @@ def test_learning_rate_zero_learns_nothing(classifier, capsys):
     (["--momentum", "1"], "--momentum"), (["--momentum", "-0.5"], "--momentum"),
     (["--epochs", "0"], "--epochs"), (["--epochs", "1001"], "--epochs"), (["--epochs", "two"], "--epochs"),
     (["--epochs", str(10**20)], "--epochs"), (["--order", "random"], "--order"),
-    (["--sweep", "0"], "--sweep"), (["--sweep", "10001"], "--sweep"), (["--sweep", "99999999999999999999"], "--sweep"),
+    (["--sweep", "-1"], "--sweep"), (["--sweep", "10001"], "--sweep"), (["--sweep", "99999999999999999999"], "--sweep"),
+    (["--sweep", "2.5"], "--sweep"),
     (["--seed", "-1"], "--seed"), (["--seed", str(2**63)], "--seed"), (["--device", "tpu"], "--device"),
 ])
-def test_bad_input_is_a_usage_error_naming_the_flag(classifier, capsys, argv, flag):
-    status, _, err = call_main(classifier, argv + ["--no-plots"], capsys)
+def test_bad_input_is_a_usage_error_naming_the_flag(capsys, argv, flag):
+    status, err = usage_error(argv + ["--no-plots"], capsys)
     assert status == 2
     last_line = err.strip().splitlines()[-1]
     assert last_line.startswith("usage:") is False and flag in last_line and "Traceback" not in err
 
 
-@pytest.mark.parametrize("argv, attribute, value", [
-    (["--seed", "0"], "seed", 0), (["--seed", str(2**63 - 1)], "seed", 2**63 - 1),
-    (["--epochs", "1"], "epochs", 1), (["--epochs", "1000"], "epochs", 1000),
-    (["--sweep", "1"], "sweep", 1), (["--sweep", "10000"], "sweep", 10000),
-    (["--lr", "0"], "lr", 0.0), (["--momentum", "0"], "momentum", 0.0), (["--device", "cpu"], "device", "cpu"),
+@pytest.mark.parametrize("argv, name, value", [
+    (["--seed", "0"], "SEED", 0), (["--seed", str(2**63 - 1)], "SEED", 2**63 - 1),
+    (["--epochs", "1"], "EPOCHS", 1), (["--epochs", "1000"], "EPOCHS", 1000),
+    (["--sweep", "0"], "SWEEP", 0), (["--sweep", "10000"], "SWEEP", 10000),
+    (["--lr", "0"], "LR", 0.0), (["--momentum", "0"], "MOMENTUM", 0.0), (["--device", "cpu"], "DEVICE", "cpu"),
+    (["--order", "shuffled"], "ORDER", "shuffled"), (["--no-plots"], "PLOTS", False),
 ])
-def test_every_limit_itself_is_accepted(classifier, argv, attribute, value):
-    assert getattr(classifier.parse_args(argv), attribute) == value
+def test_every_limit_itself_is_accepted(argv, name, value):
+    import _flags
 
-
-def test_defaults_are_the_articles(classifier):
-    args = classifier.parse_args([])
-    assert (args.epochs, args.lr, args.momentum, args.order, args.seed, args.sweep) == (2, 0.001, 0.9,
-                                                                                        "sequential", 0, None)
-    assert args.out_dir == _cli.REPO_DIR / "outputs" and args.device in ("cpu", "cuda")
+    parser = _flags.parser_for("01_pattern_classifier", settings_cell())
+    assert getattr(parser.parse_args(argv), name) == value
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_cuda_without_cuda_is_a_usage_error(classifier, capsys):
-    status, _, err = call_main(classifier, ["--device", "cuda", "--no-plots"], capsys)
+def test_cuda_without_cuda_is_a_usage_error(capsys):
+    status, err = usage_error(["--device", "cuda", "--no-plots"], capsys)
     assert status == 2 and "--device" in err.splitlines()[-1] and "cpu" in err.splitlines()[-1]
 
 
@@ -324,52 +481,92 @@ def test_bad_input_from_the_terminal_has_no_traceback(end_to_end):
     assert result.stderr.strip().splitlines()[-1].startswith("01_pattern_classifier.py: error: argument --lr")
 
 
-def test_divergence_exits_1_with_where_and_what_to_do(classifier, capsys):
-    status, out, err = call_main(classifier, ["--lr", "1e37", "--no-plots"], capsys)
-    assert status == 1 and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
-    assert "diverged" in err and "epoch 1, step" in err and "smaller --lr" in err
+def test_divergence_stops_the_run_with_where_and_what_to_do():
+    torch.manual_seed(0)
+    losses = articles_loop(seed=0, lr=1e37)[1]
+    step = next(t for t, loss in enumerate(losses) if not math.isfinite(loss))
+    with pytest.raises(_cli.TrainingDiverged, match=rf"^training diverged: the loss became (inf|nan) at epoch 1, "
+                                                    rf"step {step + 1}; try a smaller --lr$"):
+        run_lesson("01_pattern_classifier.py", ["--lr", "1e37", "--no-plots", "--sweep", "0"])
 
 
-def test_unwritable_out_dir_exits_1(classifier, capsys, tmp_path):
+def test_unwritable_out_dir_is_a_run_failure(tmp_path):
     (tmp_path / "file").write_text("")
-    status, _, err = call_main(classifier, ["--out-dir", tmp_path / "file" / "pictures"], capsys)
-    assert status == 1 and "--out-dir" in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(_cli.RunFailure, match="--out-dir"):
+        run_lesson("01_pattern_classifier.py", ["--sweep", "0"], tmp_path / "file" / "pictures")
 
 
-def test_help_names_every_flag_with_its_default(classifier, capsys):
-    text = help_text(classifier, capsys)
+def test_help_names_every_flag_with_its_default():
+    import _flags
+
+    text = _flags.parser_for("01_pattern_classifier", settings_cell()).format_help()
     flat = " ".join(text.split())
     assert flat.startswith("usage:")
-    assert "Stage 1: teach a tiny CNN to tell two 4x4 patterns apart with torch.optim.SGD." in flat
+    assert "Stage 1: teach a tiny CNN to tell two 4x4 patterns apart with torch.optim.SGD" in flat
     entries = help_entries(text)
     for flag in ("--epochs", "--lr", "--momentum", "--order", "--seed", "--sweep", "--device",
                  "--out-dir", "--no-plots", "--quiet", "--json"):
         assert "(default: " in entries[flag], f"{flag} does not say its default"
     assert "(default: 0.001)" in entries["--lr"] and "(default: sequential)" in entries["--order"]
-    assert "1 to 1000" in entries["--epochs"] and "10000" in entries["--sweep"]
+    assert "1 to 1000" in entries["--epochs"] and "10000" in entries["--sweep"] and "(default: 100)" in entries["--sweep"]
+    assert "0 skips" in entries["--sweep"]
 
 
 # --- the sweep ----------------------------------------------------------------------
 
-def test_initial_weights_are_those_test_conv_starts_from(classifier):
-    seeds = [0, 1, 5, 2**63 - 1]
-    for seed, weight in zip(seeds, classifier.initial_weights(seeds), strict=True):
+def test_the_sweeps_networks_are_those_new_network_builds(classifier):
+    networks = classifier.new_networks(4)
+    for seed, network in enumerate(networks):
         torch.manual_seed(seed)
-        assert torch.equal(weight, Test_Conv().conv.weight.detach())
+        assert torch.equal(network.conv.weight, Test_Conv().conv.weight)
 
 
 @pytest.mark.parametrize("order", ["sequential", "shuffled"])
-def test_sweep_trains_each_seed_as_a_separate_run_would(classifier, order):
+def test_the_sweeps_counts_equal_those_of_separate_runs_of_train(classifier, order):
+    """The fixture's sweep of 50 seeds, run by run, against the lesson's own train on one network at a time."""
+    results = classifier.results[order]
+    assert len(results["train_accuracy"]) == 50
+    training, test = common.classifiable_training_set(), common.noisy_test_set()
+    separate = {"train_accuracy": [], "test_accuracy": []}
+    for seed in range(50):
+        model = common.new_network(seed)
+        classifier.train(model, torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9), 2, order, seed,
+                         verbose=False)
+        separate["train_accuracy"].append(common.accuracy(model, *training))
+        separate["test_accuracy"].append(common.accuracy(model, *test))
+    assert results["train_accuracy"] == separate["train_accuracy"]
+    assert results["test_accuracy"] == separate["test_accuracy"]
+    learned = separate["train_accuracy"].count(100.0)
+    assert results["summary"]["learned_training_set"] == learned and 0 < learned
+    assert order == "shuffled" or learned < 50  # the sequential order has runs that fail: the count is no formality
+
+
+@pytest.mark.parametrize("order", ["sequential", "shuffled"])
+def test_the_sweep_trains_each_seed_as_a_separate_run_would(classifier, order):
     seeds = range(6)
-    weights = classifier.train_many(seeds, order, 2, 0.001, 0.9)
+    weights = classifier.train_many(classifier.new_networks(6), order, 2, 0.001, 0.9)["conv.weight"]
     test_set = common.noisy_test_set()
-    swept = classifier.run_accuracies(weights, *test_set)
+    swept = classifier.run_accuracies({"conv.weight": weights}, *test_set)
     for seed in seeds:
-        indices = sum(classifier.sample_order(40, 2, order, seed), [])
+        shuffler = torch.Generator().manual_seed(seed)
+        indices = (list(range(40)) * 2 if order == "sequential"
+                   else [i for _ in range(2) for i in torch.randperm(40, generator=shuffler).tolist()])
         model, _ = articles_loop(seed, order_indices=indices)
         torch.testing.assert_close(weights[seed], model.conv.weight.detach(), rtol=1e-4, atol=1e-5)
         assert swept[seed] == dot_product_accuracy(model.conv.weight.detach(), *test_set)
+
+
+def test_the_sweep_summary_of_the_fixture_is_its_runs_counted(classifier, capsys):
+    for order in ("sequential", "shuffled"):
+        result = classifier.results[order]
+        summary = classifier.summarize(result, order)
+        learned = [t for a, t in zip(result["train_accuracy"], result["test_accuracy"]) if a == 100.0]
+        assert summary["runs"] == 50 and summary["learned_training_set"] == len(learned)
+        assert summary["learned_test_below_100"] == sum(t < 100.0 for t in learned)
+        assert summary["mean_test_accuracy"] == pytest.approx(statistics.mean(result["test_accuracy"]), abs=1e-9)
+        assert summary["learned_training_set_95ci"] == pytest.approx(wilson_by_the_quadratic(len(learned), 50))
+        assert result["summary"] == summary
+    capsys.readouterr()
 
 
 def wilson_by_the_quadratic(k, n, z=1.96):
@@ -386,6 +583,17 @@ def test_wilson_interval_solves_its_defining_equation(classifier, k, n):
 
 def test_wilson_interval_of_77_in_100_as_published_tables_give_it(classifier):
     assert [round(end, 1) for end in classifier.wilson_interval(77, 100)] == [67.8, 84.2]
+
+
+@pytest.mark.parametrize("k, n, end, bound", [(19, 19, 1, 100.0), (0, 15, 0, 0.0)])
+def test_wilson_interval_never_leaves_0_to_100_though_rounding_would(classifier, k, n, end, bound):
+    """All successes (or none) puts an end exactly at 100% (0%), where float rounding lands a hair outside."""
+    rate, spread = k / n, 1.96**2 / n
+    centre = (rate + spread / 2) / (1 + spread)
+    half_width = 1.96 * math.sqrt(rate * (1 - rate) / n + spread / (4 * n)) / (1 + spread)
+    unclamped = 100 * (centre + half_width) if end else 100 * (centre - half_width)
+    assert unclamped != bound and unclamped == pytest.approx(bound, abs=1e-12)  # the edge is real here
+    assert classifier.wilson_interval(k, n)[end] == bound
 
 
 def test_mean_interval_is_the_mean_plus_minus_two_standard_errors(classifier):
@@ -405,36 +613,21 @@ def test_mean_interval_stays_within_0_and_100(classifier):
     assert low == 0.0
 
 
-def test_sweep_counts_the_runs_that_learned_their_training_set_and_draws_them(classifier, capsys, tmp_path):
-    status, out, _ = call_main(classifier, ["--sweep", "8", "--out-dir", tmp_path, "--json"], capsys)
-    report = last_json_line(out)
-    assert status == 0 and set(report) == {"sweep", "outputs"}
-    training, test = common.classifiable_training_set(), common.noisy_test_set()
-    for order in ("sequential", "shuffled"):
-        learned, test_accuracies = 0, []
-        for seed in range(8):
-            model, _ = articles_loop(seed, order_indices=sum(classifier.sample_order(40, 2, order, seed), []))
-            learned += dot_product_accuracy(model.conv.weight.detach(), *training) == 100.0
-            test_accuracies.append(dot_product_accuracy(model.conv.weight.detach(), *test))
-        summary = report["sweep"][order]
-        mean = statistics.mean(test_accuracies)
-        assert (summary["runs"], summary["learned_training_set"]) == (8, learned)
-        assert summary["mean_test_accuracy"] == pytest.approx(mean, abs=1e-9)
-        assert summary["learned_training_set_95ci"] == pytest.approx(wilson_by_the_quadratic(learned, 8))
-        assert f"{order:>10} order: {learned} of 8 runs learned their training set (95% Wilson interval" in out
-        assert f"mean test accuracy {mean:.2f}%" in out
-    assert report["outputs"] == [str(tmp_path / "01_sweep.png")] and (tmp_path / "01_sweep.png").exists()
-
-
-def test_sweep_counts_a_near_miss_as_not_learned(classifier, monkeypatch, capsys):
-    near_misses = [100.0, 97.36842105263158, 50.0, 100.0, 0.0]
-    monkeypatch.setattr(classifier, "run_accuracies", lambda weights, inputs, labels: near_misses[: len(weights)])
-    results = classifier.sweep(5)
-    assert results["sequential"]["summary"]["learned_training_set"] == 2
-    assert results["shuffled"]["summary"]["learned_training_set"] == 2
-    out = capsys.readouterr().out
-    low, high = wilson_by_the_quadratic(2, 5)
-    assert f"2 of 5 runs learned their training set (95% Wilson interval {low:.2f}% to {high:.2f}%)" in out
+def test_summarize_counts_a_near_miss_as_not_learned_and_says_how_the_others_score(classifier, capsys):
+    result = {"train_accuracy": [100.0, 97.36842105263158, 50.0, 100.0, 100.0],
+              "test_accuracy": [100.0, 60.0, 55.5, 98.125, 99.0]}
+    summary = classifier.summarize(result, "sequential")
+    assert (summary["learned_training_set"], summary["learned_test_below_100"]) == (3, 2)
+    low, high = wilson_by_the_quadratic(3, 5)
+    assert capsys.readouterr().out.splitlines() == [
+        f"sequential order: 3 of 5 runs learned their training set (95% Wilson interval {low:.2f}% to {high:.2f}%)",
+        "                  2 of those 3 score below 100% test accuracy, the lowest 98.12%",
+        "                  the 2 others score 55.50% to 60.00% test accuracy",
+        f"                  mean test accuracy {statistics.mean(result['test_accuracy']):.2f}% (95% interval "
+        f"{classifier.mean_interval(result['test_accuracy'])[1][0]:.2f}% to "
+        f"{classifier.mean_interval(result['test_accuracy'])[1][1]:.2f}%)"]
+    classifier.summarize({"train_accuracy": [50.0], "test_accuracy": [50.0]}, "shuffled")
+    assert "of those" not in capsys.readouterr().out  # no run learned: no line about them
 
 
 class Terminal(io.StringIO):
@@ -442,38 +635,106 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("chunk, seeds, shown", [(2, 3, (2, 3, 5, 6)),
-                                                 (None, 2600, (2500, 2600, 5100, 5200))])  # None: the script's 2500
-def test_sweep_shows_progress_on_a_terminal(classifier, monkeypatch, chunk, seeds, shown):
-    if chunk:
-        monkeypatch.setattr(classifier, "SWEEP_CHUNK", chunk)
+def test_the_sweep_shows_progress_on_a_terminal(classifier, monkeypatch):
     terminal = Terminal()
     monkeypatch.setattr("sys.stdout", terminal)
-    classifier.sweep(seeds)
-    lines = [part.removesuffix("\033[K") for part in terminal.getvalue().split("\r")]
-    assert [line for line in lines if line.startswith("sweep")] == [f"sweep: {n} of {2 * seeds} runs done"
-                                                                    for n in shown]
+    networks = classifier.new_networks(1001)[:3]
+    classifier.train_many(networks, "shuffled", epochs=1)
+    shown = [part.removesuffix("\033[K") for part in terminal.getvalue().split("\r") if part]
+    assert shown == ["sweep: 0 of 1001 networks built", "sweep: 1000 of 1001 networks built",
+                     *(f"sweep: shuffled order, step {t} of 40" for t in range(1, 41))]
 
 
-def test_sweep_stops_on_an_infinite_loss_from_finite_logits(classifier, monkeypatch):
+def networks_with(weight, count):
+    networks = []
+    for _ in range(count):
+        network = Test_Conv()
+        with torch.no_grad():
+            network.conv.weight.copy_(weight)
+        networks.append(network)
+    return networks
+
+
+def test_the_sweep_stops_on_an_infinite_loss_from_finite_logits(classifier):
     # filter 0 at -2.5e37 and filter 1 at +2.5e37 on A's 8 cells: A at scale 1 (step 2) gets logits
     # -2e38 and 2e38, both finite, and a loss of 2e38 - (-2e38) = 4e38, past float32's largest
     weight = torch.zeros(4, 1, 4, 4)
     weight[0, 0][:, [1, 3]], weight[1, 0][:, [1, 3]] = -2.5e37, 2.5e37
-    monkeypatch.setattr(classifier, "initial_weights", lambda seeds: weight.repeat(len(seeds), 1, 1, 1, 1))
     with pytest.raises(_cli.TrainingDiverged, match=r"\(seed 0, sequential order\): the loss became inf at epoch 1, "
                                                     r"step 2;"):
-        classifier.train_many(range(2), "sequential", 2, 0.0, 0.9)
+        classifier.train_many(networks_with(weight, 2), "sequential", 2, 0.0, 0.9)
 
 
-def test_sweep_stops_on_divergence_naming_the_first_run_to_diverge(classifier, capsys):
+def test_the_sweep_stops_on_divergence_naming_the_first_run_to_diverge(classifier):
     first_bad_step = {}
     for seed in range(3):
         losses = articles_loop(seed, lr=1e37)[1]
         first_bad_step[seed] = next(t for t, loss in enumerate(losses) if not math.isfinite(loss))
     step = min(first_bad_step.values())
     seed = min(s for s, t in first_bad_step.items() if t == step)
-    status, _, err = call_main(classifier, ["--sweep", "3", "--lr", "1e37", "--no-plots"], capsys)
-    assert status == 1 and len(err.strip().splitlines()) == 1
-    assert f"diverged (seed {seed}, sequential order)" in err
-    assert f"at epoch 1, step {step + 1}; try a smaller --lr" in err
+    with pytest.raises(_cli.TrainingDiverged) as diverged:
+        classifier.train_many(classifier.new_networks(3), "sequential", 2, 1e37, 0.9)
+    assert f"diverged (seed {seed}, sequential order)" in str(diverged.value)
+    assert f"at epoch 1, step {step + 1}; try a smaller --lr" in str(diverged.value)
+
+
+# --- the pictures ----------------------------------------------------------------------
+
+def drawn_figure(monkeypatch, draw):
+    """The matplotlib figure that `draw` saves, rendered off screen, without writing a file."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    drawn = []
+    monkeypatch.setattr(_cli, "save_figure", lambda figure, path: drawn.append(figure))
+    draw()
+    FigureCanvasAgg(drawn[0]).draw()
+    return drawn[0]
+
+
+@pytest.mark.parametrize("order", ["sequential", "shuffled"])
+def test_the_loss_plots_legend_hides_no_point(classifier, monkeypatch, order, tmp_path):
+    """--order shuffled has its 13.87 peak at step 7, top left, where a legend inside the axes stood."""
+    import _figures
+
+    model = common.new_network(0)
+    losses = classifier.train(model, torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9), 2, order, 0,
+                              verbose=False)
+    assert order == "sequential" or (f"{max(losses):.4g}", losses.index(max(losses))) == ("13.87", 6)
+    figure = drawn_figure(monkeypatch, lambda: _figures.stage1_losses(losses, 40, order, tmp_path / "l.png"))
+    axes = figure.axes[0]
+    legends = [*figure.legends, *([axes.get_legend()] if axes.get_legend() else [])]
+    assert len(legends) == 1
+    box = legends[0].get_window_extent()
+    points = axes.transData.transform([(step + 1, loss) for step, loss in enumerate(losses)])
+    assert not any(box.contains(x, y) for x, y in points)
+    assert not box.overlaps(axes.get_window_extent())
+
+
+def test_the_pattern_panels_say_black_is_1_and_white_0(classifier, monkeypatch, tmp_path):
+    import _figures
+
+    figure = drawn_figure(monkeypatch, lambda: _figures.stage1_filters(classifier.model, tmp_path / "f.png"))
+    for axes, pattern in zip(figure.axes[:2], (common.pattern_a(1), common.pattern_b(1))):
+        assert "black 1, white 0" in axes.get_title()
+        image = axes.get_images()[0]
+        assert image.cmap(image.norm(1.0))[:3] == (0.0, 0.0, 0.0) and image.cmap(image.norm(0.0))[:3] == (1.0, 1.0, 1.0)
+        assert (image.get_array() == pattern.reshape(4, 4).numpy()).all()
+
+
+# --- README's "try this" ----------------------------------------------------------------
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--order", "shuffled"], {"peak": ("13.87", 7), "test_accuracy_after": 100.0}),
+    (["--momentum", "0"], {"peak": ("1.484", 5), "train_accuracy_after": 100.0}),
+    (["--seed", "5"], {"final_loss": 0.0, "train_accuracy_after": 50.0, "article_check_after": False}),
+    (["--seed", "5", "--epochs", "5"], {"train_accuracy_after": 100.0, "test_accuracy_after": 100.0}),
+])
+def test_try_this(flags, expected):
+    report = last_json_line(run_lesson("01_pattern_classifier.py",
+                                       [*flags, "--sweep", "0", "--no-plots", "--quiet", "--json"])[1])
+    for key, value in expected.items():
+        if key == "peak":
+            losses = report["losses"]
+            assert (f"{max(losses):.4g}", losses.index(max(losses)) + 1) == value
+        else:
+            assert report[key] == value
