@@ -39,9 +39,10 @@ _flags.apply("01_pattern_classifier", globals())
 # %% [markdown]
 # ## The article's stage
 #
-# The lesson uses PyTorch, and two files of this folder: `_cli` prints and saves
-# (machinery, skip it), `common` holds what lessons 01 and 03 share: the
-# patterns, the network and the data sets. Open `common.py` now, beside this
+# The lesson uses PyTorch, and files of this folder: `_flags`, `_cli` and
+# `_figures` read the settings, print, save and draw (machinery, skip them);
+# `common` holds what lessons 01 and 03 share: the patterns, the network and
+# the data sets. Open `common.py` now, beside this
 # lesson: the next cells use it.
 
 # %%
@@ -140,7 +141,8 @@ print(f"\nMeasured on {len(training_labels)} training samples and {len(test_labe
 before = show_evaluation("Before training", model)
 
 # %% [markdown]
-# Guessing gets 50% of the test set right; the untrained network gets less.
+# Always guessing A, or always B, gets 50% of the test set right; the
+# untrained network gets less.
 # The next lines count, for the noisy copies of each pattern, the class the
 # network gives them. With seed 0 it calls every A class 1 (wrong) and most B
 # class 1 (right), but the noise sends 23 of the 80 noisy B to class 3: 57
@@ -180,8 +182,9 @@ def sample_order(n_samples, epochs, order, seed):
 # %% [markdown]
 # The training loop: for each sample, clear the old gradients, run the network
 # forward, measure the loss, run it backward for the gradients, and let the
-# optimizer step. It returns every step's loss and prints a few of them (step 1,
-# then about 16 evenly spaced, and the last), however many epochs there are.
+# optimizer step. It returns every step's loss and prints a few of them: step
+# 1's, every 5th step's for 1 or 2 epochs (every 10th for 3 or 4 epochs, and so
+# on), and the last step's, at most 18 lines however many epochs there are.
 # A loss of inf or NaN means the run diverged: it stops there, before the step.
 
 # %%
@@ -264,7 +267,8 @@ if PLOTS:
 
 # %% [markdown]
 # The four learned filters, beside the two patterns. Each filter's logit for A
-# and for B is in its title; `_figures.py` draws the panels.
+# and for B at scale 1 is in its title (at scale c, c times as much);
+# `_figures.py` draws the panels.
 
 # %%
 if PLOTS:
@@ -274,8 +278,9 @@ if PLOTS:
 # **What to look at:** in the pattern panels black is 1 and white 0. Each
 # filter gives one logit: filter 0 scores class 0 (A), filter 1 class 1 (B),
 # and filters 2 and 3 score classes that no sample has. The cross-entropy
-# lowers the logit of every wrong class at every step, and classes 2 and 3 are
-# wrong for every sample, so training pushes theirs down, below zero for both
+# lowers the logit of every wrong class at every step (but those of an
+# all-zero input, which no weight can change), and classes 2 and 3 are wrong
+# for every sample, so training pushes theirs down, below zero for both
 # patterns here. Filter 1 is red (positive) on the cells that only B has,
 # columns 0 and 2 of the top and bottom rows, and filter 0 is blue there: those
 # four cells vote for B and against A.
@@ -294,7 +299,9 @@ if PLOTS:
 # dimension, as a loop over the runs would. No run's loss depends on another's
 # weights, so the sum of the R losses gives each run its own gradient, and SGD
 # updates each number on its own: each run ends where a separate run of `train`
-# ends, up to rounding (about 1e-8; the tests check that the counts agree).
+# ends, up to rounding (vmap adds the products of a filter in another order:
+# the weights differ by up to about 1e-7). `tests/test_pattern_classifier.py`
+# checks that the counts agree with separate runs of `train`.
 
 # %%
 from torch.func import functional_call, stack_module_state, vmap
@@ -312,17 +319,18 @@ def new_networks(n_seeds):
     return networks
 
 
-def logits_of_one(weights, inputs):
-    """Test_Conv's logits, computed with the weights given rather than its own."""
-    return functional_call(template, weights, (inputs,))
-
-
-logits_of_all = vmap(logits_of_one)  # weights (R, ...) and inputs (R, ...): R runs in one call
-
 if SWEEP:
     torch.set_num_threads(1)  # tensors this small gain nothing from threads, which only wait for each other
     networks = new_networks(SWEEP)
     template = copy.deepcopy(networks[0]).to("meta")  # Test_Conv's shape, without weights of its own
+
+
+def logits_of_one(weights, inputs):
+    """Test_Conv's logits, computed with the weights given rather than the template's (it has none)."""
+    return functional_call(template, weights, (inputs,))
+
+
+logits_of_all = vmap(logits_of_one)  # weights (R, ...) and inputs (R, ...): R runs in one call
 
 # %% [markdown]
 # Each run takes its own seed's sample order; step by step, the R samples go
@@ -411,9 +419,12 @@ def summarize(result, order):
           f"interval {low:.2f}% to {high:.2f}%)")
     if learned:
         lowest = f", the lowest {min(below):.2f}%" if below else ""
-        print(f"{'':18}{len(below)} of those {len(learned)} score below 100% test accuracy{lowest}")
+        verb = "scores" if len(below) == 1 else "score"
+        print(f"{'':18}{len(below)} of those {len(learned)} {verb} below 100% test accuracy{lowest}")
     if others:
-        print(f"{'':18}the {len(others)} others score {min(others):.2f}% to {max(others):.2f}% test accuracy")
+        scores = (f"the other run scores {others[0]:.2f}%" if len(others) == 1 else
+                  f"the {len(others)} others score {min(others):.2f}% to {max(others):.2f}%")
+        print(f"{'':18}{scores} test accuracy")
     shown = f" (95% interval {interval[0]:.2f}% to {interval[1]:.2f}%)" if interval else ""
     print(f"{'':18}mean test accuracy {mean:.2f}%{shown}")
     return {"runs": len(pairs), "learned_training_set": len(learned), "learned_training_set_95ci": [low, high],

@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Stage 2: gradient descent on y = x², animated
 #
-# The article's stage first: x starts at 1.0 and takes 800 steps of size 0.01,
+# The article's stage first: x starts at 1.0 and takes 800 steps with a learning rate of 0.01,
 # each one against the slope that autograd computes, and the run becomes a GIF.
 # The closed form x_n = x0 * (1 - 2*lr)^n checks the run. Then, beyond the
 # article, four learning rates side by side: slow, fast, oscillating, diverging.
@@ -30,7 +30,7 @@ FRAMES = 120  # each GIF shows at most this many positions: every early step, fe
 FPS = 20.0  # GIF frames per second
 COMPARE = (0.01, 0.1, 0.9, 1.05)  # beyond the article: slow, fast, oscillating, diverging; () skips it
 OUT_DIR = "outputs"  # the GIFs go to this folder, beside the lessons
-PLOTS = True  # False: draw no GIFs (what the lesson prints stays the same)
+PLOTS = True  # False: draw no GIFs (the lesson prints the same, but for its "wrote" lines)
 
 import _flags  # machinery, read nothing here: flags replace the values above, all are checked
 
@@ -145,13 +145,16 @@ print(with_note(f"Behaviour: {behaviour(history['x'], STEPS)}", stop_note(histor
 # significant digits, and rounds once or twice a step.
 #
 # Float32 has a floor, too. Below about 1.2e-38 its numbers are *subnormal*:
-# evenly spaced, 1.4e-45 apart, down to the smallest above 0, 1.4e-45. Once x
-# gets there, each step rounds to that grid, and the factor |1 - 2*lr| decides
-# how the run ends. Take the smallest, 1.4e-45, times the factor: above half of
-# 1.4e-45 (lr below 0.25 or above 0.75) it rounds back up to 1.4e-45, so x
-# stalls there, or at a few times it; below half (lr between 0.25 and 0.75) it
-# rounds down to 0, and x reaches exactly 0. At exactly half (lr 0.25 or 0.75)
-# the step is a tie, which rounds to the even neighbour, and x stalls.
+# evenly spaced, 1.4e-45 apart, down to the smallest above 0, 1.4e-45. Down
+# there, the step lr * 2x is rounded to a whole number of 1.4e-45 before it is
+# taken, and that rounding decides how the run ends. A step that rounds to 0
+# leaves x where it is: x stalls (lr 0.1 at x = 2.8e-45: the step is 0.4 of
+# 1.4e-45). A step that rounds to twice x sends x to -x and back: |x| stalls
+# (lr 0.9). A step that rounds to all of x lands on 0 (lr 0.6 at x = 1.4e-45:
+# the step is 1.2 of 1.4e-45, which rounds to 1.4e-45). From 1.4e-45 itself the
+# step is 2*lr of 1.4e-45: lr between 0.25 and 0.75 reaches 0, any other lr
+# stalls. At exactly 0.25 or 0.75 the step is a tie, which rounds to the even
+# neighbour (0, or twice x), so x stalls there too.
 
 # %%
 FLOAT32_TINY = torch.finfo(torch.float32).tiny  # below it, float32's numbers are subnormal
@@ -160,18 +163,29 @@ SMALLEST = 2.0**-149  # float32's smallest number above 0, about 1.4e-45
 
 def floor_note(xs, lr):
     """How a run ended on float32's floor: at exactly 0, or stalled among the subnormal numbers; '' if neither."""
-    factor = abs(1 - 2 * torch.tensor(lr, dtype=torch.float32).item())  # the step uses lr as float32 holds it
-    if xs[-1] == 0 and xs[0] != 0 and factor != 0:
-        return (f"reached exactly 0 at step {xs.index(0.0)}, while the closed form is not 0: "
-                f"{SMALLEST:.2g} times {factor:g} is below half of {SMALLEST:.2g} and rounds to 0")
+    if xs[-1] == 0 and xs[0] != 0 and lr != 0.5:
+        last = xs[xs.index(0.0) - 1]  # x before the step that reached 0
+        return (f"reached exactly 0 at step {xs.index(0.0)}, while the closed form is not 0: there "
+                f"{step_rounding(last, lr)}, all of x")  # the step took x to 0
     expected = common.parabola_closed_form(xs[0], lr, len(xs) - 1)
     stuck = len(xs) > 2 and abs(xs[-1]) == abs(xs[-2]) and abs(expected) < abs(xs[-1])
     if not (stuck and 0 < abs(xs[-1]) < FLOAT32_TINY):
         return ""
     since = next((n for n in range(len(xs) - 1, 0, -1) if abs(xs[n - 1]) != abs(xs[-1])), 0)
-    why = (f"|x| times {factor:g} rounds back to |x|" if factor != 0.5 else
-           "half of 1.4e-45 is a tie, which rounds to the even neighbour, and |x| stays")
-    return f"stalled at {abs(xs[-1]):.2g} from step {since}: among float32's subnormal numbers, 1.4e-45 apart, {why}"
+    return (f"|x| stalled at {abs(xs[-1]):.2g} from step {since}: among float32's subnormal numbers, "
+            f"1.4e-45 apart, {step_rounding(xs[-1], lr)}")
+
+
+def step_rounding(x, lr):
+    """What float32 makes of the step lr * 2x at a subnormal x, in steps of the smallest number."""
+    lr32 = torch.tensor(lr, dtype=torch.float32)  # the step uses lr as float32 holds it
+    exact = 2 * lr32.item() * abs(x) / SMALLEST
+    rounded = (lr32 * torch.tensor(2 * abs(x))).item() / SMALLEST  # 2x is exact: only the product rounds
+    tie = ", a tie, which goes to the even neighbour," if exact % 1 == 0.5 else ""
+    shown = "0, so x stays" if rounded == 0 else f"{rounded:g} x 1.4e-45"
+    if rounded == 2 * abs(x) / SMALLEST:
+        shown += ", twice |x|: x goes to -x"
+    return f"the step lr*2x = {exact:.3g} x 1.4e-45 rounds{tie} to {shown}"
 
 
 # %% [markdown]
@@ -284,7 +298,8 @@ def caption(panel, step):
 # fast, then fewer and fewer (`_gif.pick_frames`); a run of fewer steps shows
 # every position. `_gif.FrameRecorder` draws the still parts once and only the
 # moving parts per frame, where `FuncAnimation.save` redraws the whole figure
-# for every frame: over 30 times faster, and the file is smaller.
+# for every frame: `bench/stage2_speed.py` measures the recorder over 30 times
+# faster, and its file smaller.
 
 # %%
 def panel(title, history, steps, single):
@@ -321,7 +336,8 @@ if PLOTS:
 
 # %% [markdown]
 # **What to look at:** each step is proportional to the slope (the dashed
-# tangent), which shrinks with x, so the steps shrink as the point comes down.
+# tangent), which shrinks with x, so the steps shrink as the point comes down
+# (the caption gives the step, x, f(x) and the slope).
 # In the inset, |x| on a log scale falls along a straight line: every step
 # multiplies x by the same 0.98. The GIF shows 120 of the 801 positions: one
 # frame per step up to step 77, so that you see the point slow down; after

@@ -23,11 +23,13 @@
 # %% [markdown]
 # ## Settings
 #
-# The article's values. In a notebook, change them here and run all the cells again.
+# The article's values for parts 1 and 2; part 3 (MINIMA_LR, MINIMA_STEPS,
+# STARTS, FRAMES) goes beyond the article. In a notebook, change them here and
+# run all the cells again.
 # In a terminal, flags change them: `python 03_custom_optimizer.py --help` lists them.
 
 # %%
-LR = 0.1  # SimpleGD's learning rate in parts 1 and 2
+LR = 0.1  # SimpleGD's learning rate in parts 1 and 2, the article's
 STEPS = 50  # part 1: steps on y = x^2
 EPOCHS = 2  # part 2: passes over the 40 training samples, as in stage 1
 SEED = 0  # part 2: draws the initial weights; stage 1's seed
@@ -62,32 +64,15 @@ import common
 # %% [markdown]
 # ## The article's stage: SimpleGD
 #
-# An optimizer needs one method of its own, `step()`, which moves every
+# An optimizer needs two methods of its own: `__init__`, which hands its
+# settings to `torch.optim.Optimizer`, and `step()`, which moves every
 # parameter against its gradient. Everything else comes from
 # `torch.optim.Optimizer`: the *param groups* (the parameters, each group with
 # its own settings), `zero_grad`, `state_dict` (the settings and state to save
 # and load), learning-rate schedulers and hooks.
-#
-# First, two small rules that make SimpleGD a true stand-in for
-# `torch.optim.SGD`: it refuses the learning rates SGD refuses, with the same
-# message, and it takes the ones SGD takes, a one-element tensor among them.
-
-# %%
-def check_learning_rate(lr):
-    """Refuse what torch.optim.SGD refuses, with the same exception and message."""
-    if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-        raise ValueError("Tensor lr must be 1-element")
-    if lr < 0.0:
-        raise ValueError(f"Invalid learning rate: {lr}")
-
-
-def as_scalar(lr):
-    """A one-element tensor lr as a 0-d tensor, which add_(alpha=) takes; a float stays a float."""
-    return lr.squeeze() if isinstance(lr, torch.Tensor) else lr
-
 
 # %% [markdown]
-# Now SimpleGD itself. `step()` may be given a *closure*, a function that
+# `step()` may be given a *closure*, a function that
 # computes the loss again (optimizers such as L-BFGS need it); it is `step()`'s
 # own job to call it.
 #
@@ -127,6 +112,25 @@ class SimpleGD(torch.optim.Optimizer):
                 # scaling into the addition: one rounding, as torch.optim.SGD, the same bits.
                 p.add_(p.grad, alpha=-lr)
         return loss
+
+
+# %% [markdown]
+# SimpleGD calls two small helpers that make it a true stand-in for
+# `torch.optim.SGD`: it refuses the learning rates SGD refuses, with the same
+# message, and it takes the ones SGD takes, a one-element tensor among them.
+
+# %%
+def check_learning_rate(lr):
+    """Refuse what torch.optim.SGD refuses, with the same exception and message."""
+    if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def as_scalar(lr):
+    """A one-element tensor lr as a 0-d tensor, which add_(alpha=) takes; a float stays a float."""
+    return lr.squeeze() if isinstance(lr, torch.Tensor) else lr
 
 
 # %% [markdown]
@@ -229,7 +233,9 @@ def train(model, optimizer, epochs=EPOCHS, label="training"):
 
 # %% [markdown]
 # Two twin networks, the same initial weights (drawn from `SEED`, as stage 1
-# draws them): SimpleGD trains one, `torch.optim.SGD(momentum=0)` the other.
+# draws them): SimpleGD trains one, `torch.optim.SGD(momentum=0)` the other,
+# both with the article's SimpleGD learning rate, 0.1. (Stage 1 used 0.001, but
+# with momentum, whose velocity grows up to ten times a plain step.)
 # The *training accuracy* counts the 38 training samples a network without bias
 # can tell apart (at scale 0 both patterns are all zeros); the *test accuracy*
 # counts 160 noisy copies of the patterns that no run trained on.
@@ -243,7 +249,7 @@ before = common.evaluate(model)
 train(model, SimpleGD(model.parameters(), lr=LR), EPOCHS, "part 2, SimpleGD")
 train(twin, torch.optim.SGD(twin.parameters(), lr=LR, momentum=0), EPOCHS, "part 2, torch.optim.SGD")
 after = common.evaluate(model)
-print(f"  training accuracy {before['train_accuracy']:.1f}% before, {after['train_accuracy']:.1f}% after; "
+print(f"  training accuracy {before['train_accuracy']:.1f}% -> {after['train_accuracy']:.1f}%; "
       f"test accuracy {before['test_accuracy']:.1f}% -> {after['test_accuracy']:.1f}%")
 
 # %% [markdown]
@@ -266,8 +272,33 @@ print(f"  weights after SimpleGD vs torch.optim.SGD(momentum=0) from the same st
       f"{verdict(identical_to_sgd)} (largest difference {max_abs_diff:g})")
 
 # %% [markdown]
-# Identical: so the "stochastic" in SGD is not in the optimizer. With momentum
-# 0, SGD is plain gradient descent. It is in the loop, which shows the network
+# And the article's own update, `p.add_(p.grad * -lr)`? `p.grad * -lr` is a
+# tensor of its own, rounded to float32 before it is added, so the weights
+# take one rounding more per step. The same training with it:
+
+# %%
+class ArticleGD(SimpleGD):
+    """SimpleGD with the article's update: p.add_(p.grad * -lr)."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(p.grad * -group["lr"])
+
+
+article_model = common.new_network(SEED, DEVICE)  # the twins' initial weights again
+train(article_model, ArticleGD(article_model.parameters(), lr=LR), EPOCHS, "part 2, the article's update")
+article_identical, article_max_abs_diff = compare_weights(article_model, twin)
+print(f"  weights after the article's p.add_(p.grad * -lr) vs torch.optim.SGD(momentum=0): "
+      f"{verdict(article_identical)} (largest difference {article_max_abs_diff:g})")
+
+# %% [markdown]
+# SimpleGD matches SGD to the bit; the article's form, rounding once more per
+# step, does not. And SimpleGD's match says where the "stochastic" in SGD is:
+# not in the optimizer, for with momentum 0 SGD is plain gradient descent, but
+# in the loop, which shows the network
 # one sample per step: each step follows one sample's gradient, not the whole
 # training set's. In the article's order the loop is not even random: two seeds
 # differ only in their initial weights.
@@ -323,7 +354,7 @@ class SimpleMomentum(torch.optim.Optimizer):
 
 
 # %% [markdown]
-# The proof that it is right: stage 1's run, redone with SimpleMomentum in
+# The check: stage 1's run, redone with SimpleMomentum in
 # place of `torch.optim.SGD(lr=0.001, momentum=0.9)`, from the same seed and
 # for the same epochs, must end with exactly stage 1's weights.
 
@@ -336,8 +367,8 @@ train(momentum_model, SimpleMomentum(momentum_model.parameters(), lr=STAGE1_LR, 
 train(stage1_model, torch.optim.SGD(stage1_model.parameters(), lr=STAGE1_LR, momentum=STAGE1_MOMENTUM),
       EPOCHS, "stage 1's torch.optim.SGD")
 identical_to_stage1, stage1_max_abs_diff = compare_weights(momentum_model, stage1_model)
-print(f"  SimpleMomentum(lr={STAGE1_LR}, momentum={STAGE1_MOMENTUM}) rebuilds stage 1's run with "
-      f"torch.optim.SGD: {verdict(identical_to_stage1)} (largest difference {stage1_max_abs_diff:g})")
+print(f"  weights after SimpleMomentum vs torch.optim.SGD, both lr={STAGE1_LR} momentum={STAGE1_MOMENTUM} as in "
+      f"stage 1, seed {SEED}: {verdict(identical_to_stage1)} (largest difference {stage1_max_abs_diff:g})")
 
 # %% [markdown]
 # ## Part 3: local minima
@@ -419,8 +450,8 @@ if PLOTS:
 # nearest valley from every start. On the right, momentum (orange) from 2.5 and
 # −2 gathers enough speed to roll over the ridges into the global minimum (the
 # green star), while from 3.0 it stays in the valley near 3.31. Each run ends as
-# a ring, the first start's the largest, so runs that stop at the same place
-# show as rings inside each other. The faint markers are the starts; the trails
+# a hollow marker of its start's shape, the first start's the largest, so runs
+# that stop at the same place show as markers inside each other. The faint markers are the starts; the trails
 # show the last 12 steps.
 
 # %% [markdown]
@@ -428,9 +459,10 @@ if PLOTS:
 #
 # You wrote two optimizers that match PyTorch's own to the last bit, and saw
 # what momentum's state buys: speed that carries a run over small bumps, though
-# not always into the lowest valley. A later lesson, 04, writes Adam by hand the
-# same way: a state of two running averages per parameter, checked against
-# `torch.optim.Adam`.
+# not always into the lowest valley. The article ends by setting out to write
+# more optimizers by hand. Adam, the one most networks train with, is a good
+# next one: its state is two running averages per parameter, and
+# `torch.optim.Adam` is there to check it against, bit for bit.
 
 # %% [markdown]
 # In a terminal, `--json` prints the results as one JSON object on the last line.

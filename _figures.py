@@ -85,7 +85,7 @@ def stage1_filters(model, path):
     limit = filters.abs().max().item() or 1.0
     for k in range(4):
         shown = panels[k + 2].imshow(filters[k].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
-        panels[k + 2].set_title(f"filter {k}, {FILTER_ROLES[k]}\nlogit for A {logits_a[0, k]:.2f}, "
+        panels[k + 2].set_title(f"filter {k}, {FILTER_ROLES[k]}\nlogit for A at scale 1 {logits_a[0, k]:.2f}, "
                                 f"for B {logits_b[0, k]:.2f}", fontsize=8)
     for axes in panels:
         axes.set(xticks=[], yticks=[])

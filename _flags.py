@@ -308,7 +308,8 @@ def report03(settings):
     before, after = settings["before"], settings["after"]
     network = {"train_accuracy_before": before["train_accuracy"], "train_accuracy_after": after["train_accuracy"],
                "test_accuracy_before": before["test_accuracy"], "test_accuracy_after": after["test_accuracy"],
-               **{key: settings[key] for key in ("identical_to_sgd", "max_abs_diff", "identical_to_stage1",
+               **{key: settings[key] for key in ("identical_to_sgd", "max_abs_diff", "article_identical",
+                                                 "article_max_abs_diff", "identical_to_stage1",
                                                  "stage1_max_abs_diff")}}
     keys = ("optimizer", "x0", "x_final", "f_final", "is_global")
     pictures = ("parabola_picture", "minima_picture") if settings["PLOTS"] else ()

@@ -14,13 +14,14 @@ Each mutant changes one thing, the way a slip of the keyboard would: a compariso
 number (n to n + 1), True to False, and to or, a minus sign or a `not` dropped,
 break to continue, a loop over nothing, a decorator removed, or a call statement
 deleted (a forgotten `optimizer.zero_grad()`). Strings and docstrings are left
-alone. The mutated file is written with ast.unparse (the unmutated files, written
-the same way, must pass the suite first) into a copy of the repository, one copy
-per job, and `python -m pytest -x` runs there, the tests of the mutated file first.
-A mutant is killed when the suite fails, survives when it passes. The tests
-marked `notebook` are left out: ast.unparse drops the comments that make a
-lesson's notebook cells, so those tests would fail for every mutant of a lesson
-(the lessons' code is the same in both forms, and the rest of the suite tests it).
+alone. Only the statement that holds the mutated node is rewritten (ast.unparse),
+so the rest of the file keeps its comments, and a lesson its notebook cells. The
+mutated file goes into a copy of the repository, one copy per job (the suite must
+first pass there unmutated), and `python -m pytest -x` runs there, the tests of
+the mutated file first. A mutant is killed when the suite fails, survives when it
+passes. The tests marked `notebook` are left out: they run the notebooks in
+Jupyter kernels, which would make each mutant several times slower (the lessons'
+code is the same in both forms, and the rest of the suite tests it).
 The report, every mutant with its verdict, goes to mutation-report.json (--report),
 rewritten after each mutant so that a run cut short keeps what it found.
 tests/MUTANTS.md lists the survivors judged equivalent, and why, and those that only the
@@ -151,14 +152,48 @@ class Replace(ast.NodeTransformer):
 
 def mutants_of(filename):
     """[(id, line, description, mutated source)] for one file."""
-    tree = ast.parse((REPO_DIR / filename).read_text())
+    source = (REPO_DIR / filename).read_text()
+    tree = ast.parse(source)
+    parents = {id(child): node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     mutants = []
     for number, (line, description, node, apply) in enumerate(mutation_points(tree), start=1):
         mutated = copy.deepcopy(tree)
-        twin = dict(zip(map(id, ast.walk(tree)), ast.walk(mutated)))[id(node)]  # a deep copy walks alike
-        mutated = ast.fix_missing_locations(Replace(twin, description, apply).visit(mutated))
-        mutants.append((f"{filename}:{number}", line, description, ast.unparse(mutated)))
+        twins = dict(zip(map(id, ast.walk(tree)), ast.walk(mutated)))  # a deep copy walks alike
+        statement = node
+        while not isinstance(statement, ast.stmt):
+            statement = parents[id(statement)]
+        path = path_to(statement, parents)
+        mutated = ast.fix_missing_locations(Replace(twins[id(node)], description, apply).visit(mutated))
+        mutants.append((f"{filename}:{number}", line, description,
+                        with_statement(source, statement, follow(mutated, path))))
     return mutants
+
+
+def path_to(node, parents):
+    """[(field, index)] from the module down to `node`."""
+    path = []
+    while id(node) in parents:
+        parent = parents[id(node)]
+        field, index = next((name, values.index(node)) for name, values in ast.iter_fields(parent)
+                            if isinstance(values, list) and node in values)
+        path.append((field, index))
+        node = parent
+    return path[::-1]
+
+
+def follow(tree, path):
+    for field, index in path:
+        tree = getattr(tree, field)[index]
+    return tree
+
+
+def with_statement(source, original, mutated):
+    """`source` with the lines of statement `original` replaced by `mutated`, unparsed and indented alike."""
+    lines = source.splitlines(keepends=True)
+    first = min([original.lineno] + [d.lineno for d in getattr(original, "decorator_list", [])])
+    indent = " " * original.col_offset
+    new = "".join(f"{indent}{text}\n" if text else "\n" for text in ast.unparse(mutated).split("\n"))
+    return "".join(lines[: first - 1]) + new + "".join(lines[original.end_lineno:])
 
 
 # ---------------------------------------------------------------------------
@@ -172,8 +207,6 @@ def make_workspace(root, job):
     for name in files.split():
         (workspace / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_DIR / name, workspace / name)
-    for filename in TARGETS:  # the suite runs on unparsed sources; the baseline checks that changes nothing
-        (workspace / filename).write_text(ast.unparse(ast.parse((REPO_DIR / filename).read_text())))
     (workspace / "conftest.py").write_text(ORDERING_PLUGIN)
     return workspace
 
@@ -210,7 +243,7 @@ def run_all(mutants, jobs, timeout, report_path):
     workspaces = [make_workspace(root, job) for job in range(jobs)]
     verdict, seconds, tail = run_suite(workspaces[0], [], timeout)
     if verdict != "survived":
-        raise SystemExit(f"the suite fails on the unmutated (unparsed) code: {tail}")
+        raise SystemExit(f"the suite fails on the unmutated code: {tail}")
     print(f"baseline: the suite passes in {seconds:.0f} s; {len(mutants)} mutants, {jobs} at a time", flush=True)
     free = list(workspaces)
     results = []

@@ -29,7 +29,7 @@ QUICK = ("--epochs", "1", "--minima-steps", "10", "--no-plots")  # parts 2 and 3
 
 def settings_cell():
     """The settings cell's values, as the lesson's file holds them, before apply()."""
-    cell = SOURCE.split("\nimport _flags")[0].rsplit("# %%\n", 1)[1]
+    cell = SOURCE.split("\nimport _flags")[0].rsplit("# %%\n", 1)[-1]  # the runner of mutants drops "# %%"
     values = {}
     exec(cell, values)  # noqa: S102 -- our own lesson's settings cell
     return {name: value for name, value in values.items() if name.isupper()}
@@ -65,6 +65,8 @@ def run_edited(tmp_path, replacements, args=()):
     """Run the lesson with some of its lines edited, as a learner edits a notebook: (namespace, printed)."""
     text = SOURCE
     for old, new in replacements.items():
+        if old not in text:  # the mutation runner rewrites the lesson with ast.unparse, in single quotes
+            old, new = old.replace('"', "'"), new.replace('"', "'")
         assert text.count(old) >= 1, old
         text = text.replace(old, new)
     path = tmp_path / LESSON
@@ -187,7 +189,8 @@ def test_part_2_verdicts_are_the_weights_compared(tmp_path):
     assert network["identical_to_sgd"] is False and network["max_abs_diff"] == plain_gap
     assert network["identical_to_stage1"] is False and network["stage1_max_abs_diff"] == momentum_gap
     assert f"torch.optim.SGD(momentum=0) from the same start: DIFFERENT (largest difference {plain_gap:g})" in printed
-    assert f"rebuilds stage 1's run with torch.optim.SGD: DIFFERENT (largest difference {momentum_gap:g})" in printed
+    assert (f"both lr=0.001 momentum=0.9 as in stage 1, seed 0: DIFFERENT (largest difference {momentum_gap:g})"
+            in printed)
 
 
 def test_part_2_trains_with_stage_1s_loop_and_evaluates_honestly():
@@ -203,11 +206,16 @@ def test_part_2_trains_with_stage_1s_loop_and_evaluates_honestly():
     assert network["identical_to_sgd"] is network["identical_to_stage1"] is True
     assert network["max_abs_diff"] == network["stage1_max_abs_diff"] == 0.0
     assert network["train_accuracy_after"] != network["train_accuracy_before"]  # it did train, with lr 0.2
+    article_gap = largest_difference(articles_loop(3, epochs=1, lr=0.2, momentum=0, optimizer_class=ArticleGD)[0],
+                                     model)
+    assert network["article_max_abs_diff"] == article_gap > 0 and network["article_identical"] is False
     lines = printed.splitlines()
+    assert (f"  weights after the article's p.add_(p.grad * -lr) vs torch.optim.SGD(momentum=0): DIFFERENT "
+            f"(largest difference {article_gap:g})") in lines
     assert not [line for line in lines if "epoch " in line and "Part 2" not in line]  # no loss lines, no progress
     assert "Part 2: SimpleGD(lr=0.2) trains Test_Conv with stage 1's loop, 1 epoch" in lines
-    assert (f"  training accuracy {network['train_accuracy_before']:.1f}% before, "
-            f"{network['train_accuracy_after']:.1f}% after; test accuracy {network['test_accuracy_before']:.1f}% -> "
+    assert (f"  training accuracy {network['train_accuracy_before']:.1f}% -> "
+            f"{network['train_accuracy_after']:.1f}%; test accuracy {network['test_accuracy_before']:.1f}% -> "
             f"{network['test_accuracy_after']:.1f}%") in lines
 
 
@@ -403,7 +411,7 @@ def test_script_end_to_end(end_to_end):
     assert lines[3] == f"wrote {tmp_path / '03_parabola.png'}"  # right after part 1, which it draws
     assert lines[-2] == f"wrote {tmp_path / '03_local_minima.gif'}"
     assert [line for line in lines if line.startswith("wrote ")] == [lines[3], lines[-2]]  # each picture once
-    assert len(lines) == 19
+    assert len(lines) == 20
 
 
 def test_json_report_without_pictures_and_quiet():
@@ -412,7 +420,8 @@ def test_json_report_without_pictures_and_quiet():
     report = json.loads(out)
     assert report["outputs"] == [] and set(report["network"]) == {
         "train_accuracy_before", "train_accuracy_after", "test_accuracy_before", "test_accuracy_after",
-        "identical_to_sgd", "max_abs_diff", "identical_to_stage1", "stage1_max_abs_diff"}
+        "identical_to_sgd", "max_abs_diff", "article_identical", "article_max_abs_diff", "identical_to_stage1",
+        "stage1_max_abs_diff"}
     assert set(report["local_minima"][0]) == {"optimizer", "x0", "x_final", "f_final", "is_global"}
 
 

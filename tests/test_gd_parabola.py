@@ -227,7 +227,7 @@ def test_a_run_that_reaches_zero_says_so_and_never_claims_no_rounding(parabola, 
     assert f"x0 * (1 - 2*lr)^n = {10 ** (exponent % 1):.2f}e{math.floor(exponent)} " in out
     assert "exactly equal" not in out
     assert f"reached exactly 0 at step {reference.index(0.0)}, while the closed form is not 0" in out
-    assert "below half of 1.4e-45 and rounds to 0" in out
+    assert out.rstrip().endswith(" x 1.4e-45, all of x")
 
 
 def test_the_underflowed_closed_form_keeps_its_sign(parabola):
@@ -243,8 +243,8 @@ def test_a_stalled_run_is_explained_not_reported_as_a_failed_check(parabola, cap
     parabola.check_against_closed_form(xs, 0.1)
     out = capsys.readouterr().out
     stalled_from = next(n for n in range(800) if xs[n] == xs[-1])
-    assert f"stalled at 2.8e-45 from step {stalled_from}: among float32's subnormal numbers, 1.4e-45 apart, " \
-           "|x| times 0.8 rounds back to |x|" in out
+    assert f"|x| stalled at 2.8e-45 from step {stalled_from}: among float32's subnormal numbers, 1.4e-45 apart, " \
+           "the step lr*2x = 0.4 x 1.4e-45 rounds to 0, so x stays" in out
     assert not re.search(r"relative difference \d", out)
 
 
@@ -267,8 +267,8 @@ LRS_AROUND_THE_RULE = sorted({i / 100 for i in range(1, 100)} | {
 
 def test_which_runs_stall_and_which_reach_zero_against_numpy(parabola):
     """From 32 times the smallest float32, every converging run ends on the floor within 60 steps. numpy's float32
-    steps say how each ends; the lesson's note must say the same, and the lesson's rule must predict it: the
-    smallest subnormal times |1 - 2*lr| above half of it (or a tie at exactly half) stalls, below half reaches 0."""
+    steps say how each ends; the lesson's note must say the same, with the step as numpy's float32 rounds it,
+    and the lesson's rule must predict it: |1 - 2*lr| of at least a half stalls, less reaches 0."""
     stalled = reached_zero = 0
     for lr in LRS_AROUND_THE_RULE:
         reference = numpy_descent(32 * SMALLEST, lr, 60)
@@ -280,19 +280,27 @@ def test_which_runs_stall_and_which_reach_zero_against_numpy(parabola):
             assert reference[1] == 0 and note == ""
         elif reference[-1] == 0:
             reached_zero += 1
+            last = reference[reference.index(0.0) - 1]
             assert factor < 0.5 and note.startswith(f"reached exactly 0 at step {reference.index(0.0)},"), lr
+            assert float(np.float32(lr) * np.float32(2 * last)) == last and note.endswith(", all of x"), lr
+            assert f"rounds to {abs(last) / SMALLEST:g} x 1.4e-45" in note, lr
         else:
             stalled += 1
-            assert abs(reference[-1]) == abs(reference[-2]) == abs(reference[-3]), lr  # stuck for good
-            assert factor >= 0.5 and note.startswith(f"stalled at {abs(reference[-1]):.2g} from step "), lr
-            tie = "a tie, which rounds to the even neighbour" in note
-            assert tie == (factor == 0.5) and (tie or f"times {factor:g} rounds back" in note), lr
+            x = abs(reference[-1])
+            assert x == abs(reference[-2]) == abs(reference[-3]), lr  # stuck for good
+            assert factor >= 0.5 and note.startswith(f"|x| stalled at {x:.2g} from step "), lr
+            step = float(np.float32(lr) * np.float32(2 * x))  # 0, or twice |x|: either way |x| stays
+            assert note.replace(", a tie, which goes to the even neighbour,", "").endswith(
+                "rounds to 0, so x stays" if step == 0 else
+                                 f"rounds to {2 * x / SMALLEST:g} x 1.4e-45, twice |x|: x goes to -x"), lr
+            exact = 2 * float(np.float32(lr)) * x / SMALLEST
+            assert (", a tie, which goes to the even neighbour," in note) == (exact % 1 == 0.5), lr
     assert stalled > 40 and reached_zero > 40
 
 
 @pytest.mark.parametrize("xs, lr, note", [
     ([1.0, 0.5, 0.25], 0.25, ""),  # exact halving, far from the subnormals
-    ([1e-45, 1e-45, 1e-45], 0.1, "stalled at 1e-45 from step 0"),  # stuck below the smallest normal number
+    ([1e-45, 1e-45, 1e-45], 0.1, "|x| stalled at 1e-45 from step 0"),  # stuck below the smallest normal number
     ([1e-45, 0.0], 0.25, "reached exactly 0 at step 1"),
     ([1e-45, 0.0], 0.5, ""),  # lr 0.5: the closed form is 0 too
     ([0.0, 0.0], 0.1, ""),  # started at 0
@@ -300,7 +308,7 @@ def test_which_runs_stall_and_which_reach_zero_against_numpy(parabola):
     ([1.0], 0.1, ""),  # no step at all
     ([1e-45, 1e-45, 1e-45], 0.0, ""),  # lr 0: x stays put, exactly where the closed form stays
     ([1.0, 0.5, 1e-45, 1e-45], 0.25, ""),  # below its closed form (0.125): float32 did not hold it back
-    ([1e-39, 8.1e-40, 8.1e-40], 0.1, "stalled at 8.1e-40 from step 1"),
+    ([1e-39, 8.1e-40, 8.1e-40], 0.1, "|x| stalled at 8.1e-40 from step 1"),
     ([2.0**-126, 2.0**-126, 2.0**-126], 1e-8, ""),  # stuck at the smallest normal number: not yet subnormal
 ])
 def test_floor_note_by_hand(parabola, xs, lr, note):
@@ -314,10 +322,11 @@ def test_compare_says_which_runs_stalled_and_which_stopped(parabola, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "Learning rates compared on f(x) = x^2 from x0 = 1, 800 steps:"
     assert abs(runs[1]["x"][-1]) == abs(runs[2]["x"][-1]) == 2 * SMALLEST  # 2.8026e-45
-    for lr, line in zip((0.1, 0.9), lines[2:4]):
+    for lr, line, step in zip((0.1, 0.9), lines[2:4], ("0.4 x 1.4e-45 rounds to 0, so x stays",
+                                                       "3.6 x 1.4e-45 rounds to 4 x 1.4e-45, twice |x|: x goes to -x")):
         assert line.startswith(f"  lr = {lr:<8g} ")
-        assert line.endswith("x after 800 steps = 2.8026e-45 (stalled at 2.8e-45 from step 459: among float32's "
-                             "subnormal numbers, 1.4e-45 apart, |x| times 0.8 rounds back to |x|)")
+        assert line.endswith("x after 800 steps = 2.8026e-45 (|x| stalled at 2.8e-45 from step 459: among float32's "
+                             f"subnormal numbers, 1.4e-45 apart, the step lr*2x = {step})")
     assert numpy_descent(1.0, 0.1, 459)[-1] == 2 * SMALLEST != numpy_descent(1.0, 0.1, 458)[-1]
     assert lines[1] == "  lr = 0.01     converges                  x after 800 steps = 9.56886e-08"
     assert lines[4].endswith("x after 72 steps = 955.588 (stopped: step 73 would take |x| past 1000)")
@@ -341,6 +350,7 @@ def apply_flags(monkeypatch, *flags, **changed):
     return settings
 
 
+@pytest.mark.notebook  # reads the comments, which tests/mutation.py's rewritten lessons lack
 def test_the_settings_cell_holds_the_articles_values():
     source = (REPO_DIR / LESSON).read_text()
     for line in ("X0 = 1.0", "LR = 0.01", "STEPS = 800", "FRAMES = 120", "FPS = 20.0",

@@ -328,7 +328,7 @@ def test_each_pictures_reading_states_what_the_run_prints(default_run):
     assert (sweep["runs"], sweep["learned_training_set"], sweep["learned_test_below_100"]) == (100, 77, 51)
     assert "                  51 of those 77 score below 100% test accuracy, the lowest 78.12%" in lines
     assert "                  the 23 others score 50.62% to 71.88% test accuracy" in lines
-    assert "                  1 of those 100 score below 100% test accuracy, the lowest 98.75%" in lines
+    assert "                  1 of those 100 scores below 100% test accuracy, the lowest 98.75%" in lines
     sweep_reading = markdown_after(cells, '"01_sweep.png"')
     for words in ("77 of 100", "23 red runs score 50.62% to 71.88%", "51 of the 77", "78.12%", "all 100 runs learn",
                   "all but one"):
@@ -626,6 +626,10 @@ def test_summarize_counts_a_near_miss_as_not_learned_and_says_how_the_others_sco
         f"{classifier.mean_interval(result['test_accuracy'])[1][1]:.2f}%)"]
     classifier.summarize({"train_accuracy": [50.0], "test_accuracy": [50.0]}, "shuffled")
     assert "of those" not in capsys.readouterr().out  # no run learned: no line about them
+    classifier.summarize({"train_accuracy": [100.0, 50.0], "test_accuracy": [99.0, 50.0]}, "shuffled")
+    lines = capsys.readouterr().out.splitlines()  # one of each: the verbs agree
+    assert lines[1:3] == ["                  1 of those 1 scores below 100% test accuracy, the lowest 99.00%",
+                          "                  the other run scores 50.00% test accuracy"]
 
 
 class Terminal(io.StringIO):
