@@ -142,13 +142,13 @@ def report_failure(kind, error, traceback):
         print(f"{prog}: interrupted", file=sys.stderr)
         flush_and_exit(130)
     elif issubclass(kind, BrokenPipeError):  # the reader went away (`| head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         flush_and_exit(1)
     else:
         sys.__excepthook__(kind, error, traceback)
 
 
 def flush_and_exit(status):
+    """Deliver what was printed, then exit at once: no flush at exit can fail on a pipe that has gone."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -51,9 +51,9 @@ TARGETS = ["common.py", "_cli.py", "_flags.py", "_gif.py", "_figures.py", "_note
 FOCUS = {  # the tests that run first for each file; the rest of the suite follows
     "common.py": ["test_common.py"],
     "_cli.py": ["test_cli.py", "test_flags.py"],
-    "_flags.py": ["test_flags.py"],
+    "_flags.py": ["test_flags.py", "test_pattern_classifier.py", "test_gd_parabola.py", "test_custom_optimizer.py"],
     "_gif.py": ["test_gif.py"],
-    "_figures.py": ["test_gif.py", "test_readme.py"],
+    "_figures.py": ["test_gif.py", "test_pattern_classifier.py", "test_custom_optimizer.py", "test_readme.py"],
     "_notebook.py": ["test_cli.py"],
     "01_pattern_classifier.py": ["test_pattern_classifier.py"],
     "02_gd_parabola_anim.py": ["test_gd_parabola.py", "test_gif.py"],

@@ -239,6 +239,22 @@ def test_failures_end_in_one_line(exits, capsys, raised, status, message):
     assert exits == status  # a RunFailure: Python itself exits with status 1 once the hook returns
 
 
+class Recording(io.StringIO):
+    flushed = 0
+
+    def flush(self):
+        self.flushed += 1
+
+
+@pytest.mark.parametrize("raised", [KeyboardInterrupt(), BrokenPipeError()])
+def test_what_was_printed_is_delivered_before_the_exit(exits, monkeypatch, raised):
+    stdout, stderr = Recording(), Recording()
+    monkeypatch.setattr(sys, "stdout", stdout)
+    monkeypatch.setattr(sys, "stderr", stderr)
+    _flags.report_failure(type(raised), raised, None)
+    assert stdout.flushed >= 1 and stderr.flushed >= 1 and len(exits) == 1
+
+
 def test_other_errors_keep_their_traceback(exits, monkeypatch):
     shown = []
     monkeypatch.setattr(sys, "__excepthook__", lambda *args: shown.append(args))
