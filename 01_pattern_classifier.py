@@ -32,7 +32,7 @@ DEVICE = "auto"  # "cpu", "cuda", or "auto": cuda where there is one
 OUT_DIR = "outputs"  # the pictures go to this folder, beside the lessons
 PLOTS = True  # False: draw no pictures
 
-import _flags  # machinery, read nothing here: flags replace the values above, all are checked
+import _flags  # machinery, skip it: flags typed in a terminal replace the values above; all are checked
 
 _flags.apply("01_pattern_classifier", globals())
 
@@ -42,8 +42,7 @@ _flags.apply("01_pattern_classifier", globals())
 # The lesson uses PyTorch, and files of this folder: `_flags`, `_cli` and
 # `_figures` read the settings, print, save and draw (machinery, skip them);
 # `common` holds what lessons 01 and 03 share: the patterns, the network and
-# the data sets. Open `common.py` now, beside this
-# lesson: the next cells use it.
+# the data sets. Open `common.py` now, beside this lesson: the next cells use it.
 
 # %%
 import copy

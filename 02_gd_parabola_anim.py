@@ -32,7 +32,7 @@ COMPARE = (0.01, 0.1, 0.9, 1.05)  # beyond the article: slow, fast, oscillating,
 OUT_DIR = "outputs"  # the GIFs go to this folder, beside the lessons
 PLOTS = True  # False: draw no GIFs (the lesson prints the same, but for its "wrote" lines)
 
-import _flags  # machinery, read nothing here: flags replace the values above, all are checked
+import _flags  # machinery, skip it: flags typed in a terminal replace the values above; all are checked
 
 _flags.apply("02_gd_parabola_anim", globals())
 

@@ -41,7 +41,7 @@ DEVICE = "auto"  # part 2 trains on "cpu" or "cuda"; "auto": cuda where there is
 OUT_DIR = "outputs"  # the pictures go to this folder, beside the lessons
 PLOTS = True  # False: draw no pictures
 
-import _flags  # machinery, read nothing here: flags replace the values above, all are checked
+import _flags  # machinery, skip it: flags typed in a terminal replace the values above; all are checked
 
 _flags.apply("03_custom_optimizer", globals())
 

@@ -2,9 +2,10 @@
 
 What the notebooks' first cell prints: the versions of the libraries that
 this kernel runs, beside those the lessons were tested with (requirements.txt)
-and the oldest ones checked (docs/reference.md says how). Hosted notebooks
-such as Colab come with their own, often older, torch: the lessons do not
-reinstall it.
+and the oldest ones checked (docs/reference.md says how; the tests with those
+oldest versions also need pyparsing below 3.3, the lessons do not). Hosted
+notebooks such as Colab come with their own, often older, torch: the lessons
+do not reinstall it.
 """
 
 import re

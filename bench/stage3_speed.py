@@ -42,20 +42,6 @@ def load_stage3():
         sys.argv = saved
 
 
-class ArticleGD(torch.optim.Optimizer):
-    """The article's update: correct, but it allocates `p.grad * -lr` on every step."""
-
-    def __init__(self, params, lr):
-        super().__init__(params, {"lr": lr})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.add_(p.grad * -group["lr"])
-
-
 def models():
     return {
         "Test_Conv (1 tensor)": common.Test_Conv(),
@@ -89,7 +75,7 @@ def step_table(stage3, repeats):
         optimizers = {
             "SGD": torch.optim.SGD(params, lr=1e-6, momentum=0),
             "SimpleGD": stage3.SimpleGD(params, lr=1e-6),
-            "article": ArticleGD(params, lr=1e-6),
+            "article": stage3.ArticleGD(params, lr=1e-6),  # the article's update, as the lesson runs it
             "SGD momentum": torch.optim.SGD(params, lr=1e-6, momentum=0.9),
             "SimpleMomentum": stage3.SimpleMomentum(params, lr=1e-6, momentum=0.9),
         }

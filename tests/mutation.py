@@ -212,7 +212,8 @@ def make_workspace(root, job):
 
 
 def run_suite(workspace, focus, timeout):
-    env = {**os.environ, "MUTATION_FOCUS": ",".join(focus), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "MUTATION_FOCUS": ",".join(focus), "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1",
+           "LESSON_RUNS_ON_DEMAND": "1"}  # end-to-end runs only when a test waits for one: most mutants fail first
     start = time.perf_counter()
     try:
         result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m",
