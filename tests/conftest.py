@@ -1,6 +1,7 @@
 """Helpers to load the numbered scripts as modules and to run them as a learner would."""
 
 import asyncio
+import atexit
 import contextlib
 import io
 import json
@@ -209,6 +210,14 @@ class BackgroundNotebook(Job):
                 self.task.cancel()
             self.loop.run_until_complete(self.task)  # cancelled or failed: nbclient shuts the kernel down
         finally:
+            if client.km is not None:  # cancelled during nbclient's own clean-up: finish it here
+                with contextlib.suppress(Exception):
+                    self.loop.run_until_complete(client._async_cleanup_kernel())
+            atexit.unregister(client._cleanup_kernel)  # nothing is left for nbclient to clean up at exit
+            pending = asyncio.all_tasks(self.loop)  # nbclient's watcher of the kernel, after a stop
+            for task in pending:
+                task.cancel()
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.close()
         return notebook
 

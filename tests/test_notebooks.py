@@ -8,12 +8,22 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import jupytext
 import pytest
 
 import _notebook
-from conftest import EDITED_SETTINGS, END_TO_END_RUNS, KERNEL_CHECKS, LESSONS, REPO_DIR, last_json_line
+from conftest import (
+    EDITED_SETTINGS,
+    END_TO_END_RUNS,
+    KERNEL_CHECKS,
+    LESSONS,
+    REPO_DIR,
+    BackgroundNotebook,
+    last_json_line,
+)
 
 pytestmark = pytest.mark.notebook
 
@@ -189,3 +199,21 @@ def test_in_a_kernel_a_script_reads_no_kernel_flags_but_run_reads_its_own(notebo
     assert printed(cells[:1]) == "kernel flags: [] True\n"
     report = last_json_line(printed(cells[1:]))
     assert report["steps"] == 3 and report["frames"] == 2 and report["gif"] == "flags_read/02_gd_parabola.gif"
+
+
+def test_a_notebook_stopped_midway_shuts_its_kernel_down(tmp_path):
+    """What conftest does when `pytest -x` stops early: stop() ends the run and its kernel, and leaves
+    nothing for nbclient to clean up at exit (which used to print errors, or hang)."""
+    job = BackgroundNotebook("02_gd_parabola_anim", tmp_path / "run")
+    thread = threading.Thread(target=job.run)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (job.task and job.loop.is_running()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(2)  # the kernel is starting or running cells
+    job.stop()
+    thread.join(timeout=30)
+    assert job.done.is_set() and not thread.is_alive()
+    assert job.error is not None  # cancelled, or its kernel shut down under it: either way, not finished
+    kernels = subprocess.run(["pgrep", "-f", f"ipykernel_launcher.*{tmp_path.name}"], capture_output=True)
+    assert kernels.stdout == b""
