@@ -9,7 +9,8 @@
 #
 # Then, beyond the article: `SimpleMomentum`, an optimizer that keeps state (a
 # velocity per parameter), which rebuilds stage 1's run bit for bit, and
-#   3. rolls over the small bumps where plain gradient descent gets stuck.
+#   3. can roll over the small bumps where plain gradient descent gets stuck,
+#      though not from every start.
 #
 # Run it: `python 03_custom_optimizer.py`.
 

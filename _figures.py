@@ -1,8 +1,8 @@
 """Machinery, not lesson: a learner need not read this file.
 
 The pictures of the three stages, drawn with matplotlib off screen (no window,
-no display needed) and written atomically. README.md says what to look at in
-each. Colours are the same everywhere: blue for plain gradient descent,
+no display needed) and written atomically. Each lesson says what to look at
+in each, right after the cell that draws it. Colours are the same everywhere: blue for plain gradient descent,
 orange for momentum, a green star for the lowest point.
 """
 

@@ -339,7 +339,7 @@ def main():
     if args.show:
         mutant_id, _, _, source = next(m for m in mutants if m[0] == args.show)
         filename = mutant_id.rsplit(":", 1)[0]
-        original = ast.unparse(ast.parse((REPO_DIR / filename).read_text()))
+        original = (REPO_DIR / filename).read_text()
         sys.stdout.writelines(difflib.unified_diff(original.splitlines(True), source.splitlines(True),
                                                    filename, mutant_id))
         return
