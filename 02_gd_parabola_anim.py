@@ -168,7 +168,7 @@ def floor_note(xs, lr):
         return (f"reached exactly 0 at step {xs.index(0.0)}, while the closed form is not 0: there "
                 f"{step_rounding(last, lr)}, all of x")  # the step took x to 0
     expected = common.parabola_closed_form(xs[0], lr, len(xs) - 1)
-    stuck = len(xs) > 2 and abs(xs[-1]) == abs(xs[-2]) and abs(expected) < abs(xs[-1])
+    stuck = len(xs) > 1 and abs(xs[-1]) == abs(xs[-2]) and abs(expected) < abs(xs[-1])
     if not (stuck and 0 < abs(xs[-1]) < FLOAT32_TINY):
         return ""
     since = next((n for n in range(len(xs) - 1, 0, -1) if abs(xs[n - 1]) != abs(xs[-1])), 0)

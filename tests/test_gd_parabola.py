@@ -301,6 +301,7 @@ def test_which_runs_stall_and_which_reach_zero_against_numpy(parabola):
 @pytest.mark.parametrize("xs, lr, note", [
     ([1.0, 0.5, 0.25], 0.25, ""),  # exact halving, far from the subnormals
     ([1e-45, 1e-45, 1e-45], 0.1, "|x| stalled at 1e-45 from step 0"),  # stuck below the smallest normal number
+    ([1e-45, 1e-45], 0.1, "|x| stalled at 1e-45 from step 0"),  # one step is enough to see it
     ([1e-45, 0.0], 0.25, "reached exactly 0 at step 1"),
     ([1e-45, 0.0], 0.5, ""),  # lr 0.5: the closed form is 0 too
     ([0.0, 0.0], 0.1, ""),  # started at 0
