@@ -434,6 +434,7 @@ def test_help_names_every_flag_with_its_default():
     assert "or none to skip it" in entries["--compare"]
     assert "a run of fewer steps shows every position" in entries["--frames"]
     assert "starting point, from -1e+06 to 1e+06" in entries["--x0"] and "1 to 100000" in entries["--steps"]
+    assert "most frames in each GIF, from 2 to 100001," in entries["--frames"]
     assert entries["--no-plots"] == "--no-plots draw no pictures (default: draw them)"
     shown = _flags.parser_for("02_gd_parabola_anim", lesson_settings(COMPARE=(), LR=1)).format_help()
     assert help_entries(shown)["--compare"].endswith("(default: none)")

@@ -388,6 +388,9 @@ def test_quiet_json_prints_only_the_json_and_sweep_0_skips_the_sweep():
     assert report["outputs"] == [] and len(report["losses"]) == 40 and report["sweep"] is None
     _, out = run_lesson("01_pattern_classifier.py", ["--no-plots", "--sweep", "0"])
     assert "sweep" not in out
+    _, out = run_lesson("01_pattern_classifier.py", ["--no-plots", "--quiet", "--json", "--epochs", "1",
+                                                     "--sweep", "1"])
+    assert last_json_line(out)["sweep"]["sequential"]["runs"] == 1  # one seed is a sweep too
 
 
 def test_flags_reach_the_run():
