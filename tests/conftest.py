@@ -204,6 +204,7 @@ class BackgroundNotebook(Job):
         client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
                                          resources={"metadata": {"path": str(self.work_dir)}})
         self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)  # this thread's loop, where nbclient asks for it
         try:
             self.task = self.loop.create_task(client.async_execute(env=ONE_THREAD))
             if self.stopped:
