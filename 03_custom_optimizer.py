@@ -254,23 +254,15 @@ print(f"  training accuracy {before['train_accuracy']:.1f}% -> {after['train_acc
       f"test accuracy {before['test_accuracy']:.1f}% -> {after['test_accuracy']:.1f}%")
 
 # %% [markdown]
-# Now compare the two networks' weights, every one of them, bit for bit.
+# Now compare the two networks' weights, every one of them, bit for bit:
+# `common.compare_weights` asks `torch.equal` of each pair of parameters (true
+# only when every number holds the same bits) and also reports the largest
+# difference.
 
 # %%
-def compare_weights(model, other):
-    """(every parameter equal bit for bit?, the largest absolute difference)."""
-    pairs = list(zip(model.parameters(), other.parameters()))
-    identical = all(torch.equal(a, b) for a, b in pairs)
-    return identical, max((a - b).abs().max().item() for a, b in pairs)
-
-
-def verdict(identical):
-    return "identical, bit for bit" if identical else "DIFFERENT"
-
-
-identical_to_sgd, max_abs_diff = compare_weights(model, twin)
+identical_to_sgd, max_abs_diff = common.compare_weights(model, twin)
 print(f"  weights after SimpleGD vs torch.optim.SGD(momentum=0) from the same start: "
-      f"{verdict(identical_to_sgd)} (largest difference {max_abs_diff:g})")
+      f"{common.verdict(identical_to_sgd)} (largest difference {max_abs_diff:g})")
 
 # %% [markdown]
 # And the article's own update, `p.add_(p.grad * -lr)`? `p.grad * -lr` is a
@@ -291,9 +283,9 @@ class ArticleGD(SimpleGD):
 
 article_model = common.new_network(SEED, DEVICE)  # the twins' initial weights again
 train(article_model, ArticleGD(article_model.parameters(), lr=LR), EPOCHS, "part 2, the article's update")
-article_identical, article_max_abs_diff = compare_weights(article_model, twin)
+article_identical, article_max_abs_diff = common.compare_weights(article_model, twin)
 print(f"  weights after the article's p.add_(p.grad * -lr) vs torch.optim.SGD(momentum=0): "
-      f"{verdict(article_identical)} (largest difference {article_max_abs_diff:g})")
+      f"{common.verdict(article_identical)} (largest difference {article_max_abs_diff:g})")
 
 # %% [markdown]
 # SimpleGD matches SGD to the bit; the article's form, rounding once more per
@@ -367,9 +359,9 @@ train(momentum_model, SimpleMomentum(momentum_model.parameters(), lr=STAGE1_LR, 
       EPOCHS, "SimpleMomentum")
 train(stage1_model, torch.optim.SGD(stage1_model.parameters(), lr=STAGE1_LR, momentum=STAGE1_MOMENTUM),
       EPOCHS, "stage 1's torch.optim.SGD")
-identical_to_stage1, stage1_max_abs_diff = compare_weights(momentum_model, stage1_model)
+identical_to_stage1, stage1_max_abs_diff = common.compare_weights(momentum_model, stage1_model)
 print(f"  weights after SimpleMomentum vs torch.optim.SGD, both lr={STAGE1_LR} momentum={STAGE1_MOMENTUM} as in "
-      f"stage 1, seed {SEED}: {verdict(identical_to_stage1)} (largest difference {stage1_max_abs_diff:g})")
+      f"stage 1, seed {SEED}: {common.verdict(identical_to_stage1)} (largest difference {stage1_max_abs_diff:g})")
 
 # %% [markdown]
 # ## Part 3: local minima
@@ -460,10 +452,12 @@ if PLOTS:
 #
 # You wrote two optimizers that match PyTorch's own to the last bit, and saw
 # what momentum's state buys: speed that carries a run over small bumps, though
-# not always into the lowest valley. The article ends by setting out to write
-# more optimizers by hand. Adam, the one most networks train with, is a good
-# next one: its state is two running averages per parameter, and
-# `torch.optim.Adam` is there to check it against, bit for bit.
+# not always into the lowest valley. The article set out, in its introduction,
+# to write optimization methods by hand, and wrote the simplest. Lesson 04,
+# `04_adam_by_hand.py`, goes on: it writes
+# Adam, the optimizer most networks train with, and checks it against
+# `torch.optim.Adam` bit for bit; and it measures how fast gradient descent,
+# momentum and Adam get down a long, narrow valley.
 
 # %% [markdown]
 # In a terminal, `--json` prints the results as one JSON object on the last line.

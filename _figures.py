@@ -240,3 +240,70 @@ def local_minima_legend(starts):
                for i, x0 in enumerate(starts)]
             + [Line2D([], [], marker="o", color=grey, alpha=0.3, linestyle="none", label="its start"),
                Line2D([], [], color=grey, alpha=0.6, lw=3, label=f"its last {TRAIL_STEPS} steps")])
+
+
+# ---------------------------------------------------------------------------
+# Lesson 04
+# ---------------------------------------------------------------------------
+
+VALLEY_COLOURS = (PLAIN_GD_COLOUR, MOMENTUM_COLOUR, "tab:purple")  # gradient descent, momentum, Adam
+
+
+def valley_frame(curvatures, runs):
+    """The valley's contour lines around the runs' positions, with its minimum; returns (figure, axes)."""
+    a, b = curvatures
+    start = next(iter(runs.values()))[0]
+    level = (a * start[0].item() ** 2 + b * start[1].item() ** 2) / 2
+    box = torch.cat(list(runs.values()) + [torch.zeros(1, 2, dtype=start.dtype)])
+    box = box[box.norm(dim=1) < 2 * start.norm()]  # a run that flies off is followed to the frame's edge only
+    (left, bottom), (right, top) = box.amin(dim=0).tolist(), box.amax(dim=0).tolist()
+    pad = 0.08 * max(right - left, top - bottom)
+    figure = new_figure(figsize=(8, 4.6), dpi=80)
+    axes = figure.subplots()
+    x, y = np.meshgrid(np.linspace(left - pad, right + pad, 241), np.linspace(bottom - pad, top + pad, 121))
+    levels = level * np.array([0.002, 0.01, 0.05, 0.2, 0.5, 1.0, 1.5])
+    axes.contour(x, y, (a * x**2 + b * y**2) / 2, levels=levels, colors=CURVE_COLOUR, linewidths=0.8)
+    axes.plot(0, 0, marker="*", color=MINIMUM_COLOUR, markeredgecolor="black", markersize=14, linestyle="none",
+              label="the minimum (0, 0)")
+    axes.set(xlim=(left - pad, right + pad), ylim=(bottom - pad, top + pad), xlabel="x", ylabel="y",
+             aspect="equal", title=f"f(x, y) = {a / 2:g}·x² + {b / 2:g}·y²")
+    return figure, axes
+
+
+def valley_animation(runs, curvatures, steps, n_frames, fps, path):
+    """The runs ({label: positions, one row per step}) moving on the valley's contours, each with its whole trail."""
+    figure, axes = valley_frame(curvatures, runs)
+    moving = []
+    for (label, run), colour in zip(runs.items(), VALLEY_COLOURS):
+        trail = axes.plot([], [], color=colour, lw=1.5, alpha=0.7)[0]
+        point = axes.plot([], [], marker="o", color=colour, markersize=8, linestyle="none", label=label)[0]
+        moving.append((run, trail, point))
+    figure.legend(loc="outside lower center", ncol=2, fontsize=9, frameon=False)
+    recorder = FrameRecorder(figure, [artist for _, trail, point in moving for artist in (trail, point)])
+    for step in pick_frames(steps, n_frames):
+        for run, trail, point in moving:
+            shown = run[: step + 1]  # a run stopped early (it flew off) keeps its last position
+            trail.set_data(shown[:, 0].numpy(), shown[:, 1].numpy())
+            point.set_data(shown[-1:, 0].numpy(), shown[-1:, 1].numpy())
+        recorder.capture([(axes, f"step {step}")])
+    recorder.save_gif(path, fps)
+    return path
+
+
+def valley_distances(runs, rates, path):
+    """Each run's distance to the minimum per step, on a log scale; rates ({label: rate}) drawn as d0·rate^k."""
+    figure = new_figure(figsize=(8, 4.2))
+    axes = figure.subplots()
+    for (label, run), colour in zip(runs.items(), VALLEY_COLOURS):
+        distances = run.norm(dim=1).numpy()
+        steps = np.arange(len(distances))
+        shown = distances > 0  # a distance of exactly 0 has no place on a log scale
+        axes.semilogy(steps[shown], distances[shown], "o", color=colour, markersize=3, label=label)
+        if label in rates:
+            axes.semilogy(steps, distances[0] * rates[label] ** steps.astype(float), color="black", lw=1.2,
+                          dashes=(4, 3), gapcolor=colour, zorder=3, label=f"formula: d₀·{rates[label]:.4f}ᵏ")
+    axes.set(xlabel="step k", ylabel="distance to the minimum (log scale)",
+             title="On a log scale, a rate is a slope")
+    label_decades(axes.yaxis)
+    axes.legend(fontsize=9)
+    return _cli.save_figure(figure, path)

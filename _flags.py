@@ -356,3 +356,115 @@ def flags03(parser, settings):
                              f"(default: {GIF_FRAMES_03}, or minima-steps+1 if that is fewer)")
     add_device_flag(parser, settings)
     add_plots_flag(parser, settings)
+
+
+# ---------------------------------------------------------------------------
+# Lesson 04
+# ---------------------------------------------------------------------------
+
+MAX_STEPS_04 = 1000
+MIN_STEPS_04 = 3  # the rates are measured over the last two thirds of the steps
+CURVATURE_RANGE_04 = (0.01, 100.0)
+START_RANGE_04 = 10.0
+VALLEY_LR_RANGE_04 = (1e-4, 10.0)
+GIF_FRAMES_04 = 60
+
+
+def pair(item, what):
+    """An argparse type: exactly two comma-separated values (in a notebook, a pair), each parsed by `item`."""
+    parse_list = _cli.comma_list(item, 2, what)
+
+    def parse(value):
+        values = parse_list(value)
+        if len(values) != 2:
+            raise argparse.ArgumentTypeError(f"must be 2 comma-separated {what}, got {value!r}")
+        return tuple(values)
+
+    return parse
+
+
+def valley_run_report(settings, name, lr, run, rate):
+    distances = run.norm(dim=1)
+    return {"optimizer": name, "lr": lr, "steps_done": len(run) - 1, "distance_start": distances[0].item(),
+            "distance_final": distances[-1].item(), "rate_formula": rate,
+            "rate_measured": settings["measured_rate"](run)}
+
+
+def report04(settings):
+    """04's --json: the valley's runs and rates, the edges, the network twins, the textbook forms, the pictures."""
+    s = settings
+    gd = valley_run_report(s, "gradient descent", s["gd_lr"], s["gd_run"], s["gd_rate"](s["gd_lr"]))
+    momentum = valley_run_report(s, "momentum", s["momentum_lr"], s["momentum_run"],
+                                 s["momentum_rate"](s["momentum_lr"], s["momentum"]))
+    momentum["momentum"] = s["momentum"]
+    best_pair = s["MOMENTUM_LR"] is None and s["MOMENTUM"] is None  # the double root's factor k: there only
+    momentum["rate_measured_without_k"] = s["measured_rate_without_k"](s["momentum_run"]) if best_pair else None
+    adam = valley_run_report(s, "SimpleAdam", s["ADAM_LR"], s["adam_run"], None)
+    adam["closest_distance"], adam["closest_step"] = s["adam_distances"][s["closest"]].item(), s["closest"]
+    edges = {f"{name}, {side}": distance for (name, side), distance in s["edge_runs"].items()}
+    pictures = ("valley_gif", "distance_picture") if s["PLOTS"] else ()
+    return {"valley": {"curvatures": list(s["CURVATURES"]), "condition_number": s["kappa"], "start": list(s["START"]),
+                       "runs": [gd, momentum, adam], "gd_edge": s["gd_edge"], "momentum_edge": s["momentum_edge"],
+                       "edge_final_distances": edges},
+            "network": {"identical_to_adam": s["identical_to_adam"], "max_abs_diff": s["max_abs_diff"],
+                        "train_accuracy_before": s["before"]["train_accuracy"],
+                        "train_accuracy_after": s["after"]["train_accuracy"],
+                        "test_accuracy_before": s["before"]["test_accuracy"],
+                        "test_accuracy_after": s["after"]["test_accuracy"]},
+            "textbook": s["textbook"],
+            "outputs": [str(s[name]) for name in pictures]}
+
+
+def check04(settings, fail):
+    """The start is not the minimum; the GIF's frames fit the run; the device exists."""
+    if all(coordinate == 0 for coordinate in settings["START"]):
+        fail("argument --start: must not be the minimum (0, 0), where there is nowhere to go")
+    if settings["FRAMES"] is None:
+        settings["FRAMES"] = min(GIF_FRAMES_04, settings["STEPS"] + 1)
+    elif settings["FRAMES"] > settings["STEPS"] + 1:
+        fail(f"argument --frames: must be from 2 to steps+1 = {settings['STEPS'] + 1}, got {settings['FRAMES']}")
+    resolve_device(settings, fail)
+
+
+@lesson("04_adam_by_hand", "Beyond the article: gradient descent and momentum in a narrow valley, their rates "
+        "checked against formulas; SimpleAdam, Adam by hand, checked against torch.optim.Adam; the three in one GIF.",
+        report=report04, check=check04)
+def flags04(parser, settings):
+    low, high = CURVATURE_RANGE_04
+    valley_lr = _cli.in_range(*VALLEY_LR_RANGE_04)
+    lr_range = "from {:g} to {:g}".format(*VALLEY_LR_RANGE_04)
+    parser.add_argument("--curvatures", dest="CURVATURES", metavar="A,B", default=settings["CURVATURES"],
+                        type=pair(_cli.in_range(low, high), f"numbers from {low:g} to {high:g}"),
+                        help=f"the valley f = (A*x^2 + B*y^2)/2: its curvature along x and along y, each from "
+                             f"{low:g} to {high:g} (default: {','.join(map(str, settings['CURVATURES']))})")
+    parser.add_argument("--start", dest="START", metavar="X,Y", default=settings["START"],
+                        type=pair(_cli.in_range(-START_RANGE_04, START_RANGE_04),
+                                  f"numbers in [-{START_RANGE_04:g}, {START_RANGE_04:g}]"),
+                        help=f"where the three optimizers start, each coordinate in [-{START_RANGE_04:g}, "
+                             f"{START_RANGE_04:g}]; write a start that begins with a minus sign as --start=-4.5,1 "
+                             f"(default: {','.join(map(str, settings['START']))})")
+    parser.add_argument("--steps", dest="STEPS", type=_cli.in_range(MIN_STEPS_04, MAX_STEPS_04, int),
+                        default=settings["STEPS"], help=f"steps in the valley, {MIN_STEPS_04} to {MAX_STEPS_04}")
+    parser.add_argument("--gd-lr", dest="GD_LR", type=valley_lr, default=settings["GD_LR"],
+                        help=f"gradient descent's learning rate, {lr_range} (default: the best, 2/(A+B))")
+    parser.add_argument("--momentum-lr", dest="MOMENTUM_LR", type=valley_lr, default=settings["MOMENTUM_LR"],
+                        help=f"momentum's learning rate, {lr_range} (default: the best pair's, with --momentum)")
+    parser.add_argument("--momentum", dest="MOMENTUM", type=_cli.momentum_value, default=settings["MOMENTUM"],
+                        help="momentum's momentum, from 0 up to but not including 1 "
+                             "(default: the best pair's, with --momentum-lr)")
+    parser.add_argument("--adam-lr", dest="ADAM_LR", type=valley_lr, default=settings["ADAM_LR"],
+                        help=f"SimpleAdam's learning rate in the valley, {lr_range}")
+    parser.add_argument("--network-lr", dest="NETWORK_LR", type=_cli.in_range(1e-6, 1.0),
+                        default=settings["NETWORK_LR"],
+                        help="the learning rate of every Adam on stage 1's network (SimpleAdam, torch.optim.Adam "
+                             "and the textbook forms), from 1e-06 to 1")
+    parser.add_argument("--epochs", dest="EPOCHS", type=_cli.epochs_value, default=settings["EPOCHS"],
+                        help=f"passes over the 40 training samples, 1 to {_cli.MAX_EPOCHS}")
+    parser.add_argument("--seed", dest="SEED", type=_cli.seed_value, default=settings["SEED"],
+                        help="seeds the network's initial weights, 0 to 2**63-1")
+    parser.add_argument("--frames", dest="FRAMES", type=_cli.in_range(2, MAX_STEPS_04 + 1, int),
+                        default=settings["FRAMES"],
+                        help=f"frames in the GIF, from 2 to steps+1 "
+                             f"(default: {GIF_FRAMES_04}, or steps+1 if that is fewer)")
+    add_device_flag(parser, settings)
+    add_plots_flag(parser, settings)

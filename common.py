@@ -1,6 +1,7 @@
 """What the lessons share: the article's two patterns, its network `Test_Conv`
-(and a fresh one from a seed), the training and test sets, evaluation, and the
-closed form of gradient descent on y = x^2.
+(and a fresh one from a seed), the training and test sets, evaluation (with the
+bit-for-bit comparison of two networks), and the closed form of gradient
+descent on y = x^2.
 
 Open it after the first cells of lesson 01, which use it from the start.
 """
@@ -131,6 +132,18 @@ def evaluate(model):
         "test_accuracy": accuracy(model, *noisy_test_set()),
         "article_check": article_check(model),
     }
+
+
+def compare_weights(model, other):
+    """(every parameter equal bit for bit?, the largest absolute difference), for two networks."""
+    pairs = list(zip(model.parameters(), other.parameters(), strict=True))
+    identical = all(torch.equal(a, b) for a, b in pairs)
+    return identical, max((a - b).abs().max().item() for a, b in pairs)
+
+
+def verdict(identical):
+    """compare_weights' first answer, in words."""
+    return "identical, bit for bit" if identical else "DIFFERENT"
 
 
 # ---------------------------------------------------------------------------

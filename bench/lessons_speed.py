@@ -1,9 +1,9 @@
 """How much slower is each whole lesson than the imports it cannot avoid? All in one run.
 
 Each lesson's one command, as README.md gives it, against its floor (see README.md here):
-01 and 03 build a torch.optim optimizer, so their floor is OPTIMIZER_FLOOR; 02 builds none,
+01, 03 and 04 build a torch.optim optimizer, so their floor is OPTIMIZER_FLOOR; 02 builds none,
 so its floor is IMPORT_FLOOR. Goals: 01 at most 1.6x, 02 at most 1.8x, 03 at most 1.6x,
-and `01 --sweep 10000` within 60 s.
+04 at most 1.8x, and `01 --sweep 10000` within 60 s.
 
     python bench/lessons_speed.py [--repeats 3]
 """
@@ -12,7 +12,7 @@ from timing import IMPORT_FLOOR, OPTIMIZER_FLOOR, compare, repeats_from_argv, sc
 
 OUT = ("--quiet", "--out-dir", "/tmp/bench_outputs")
 GOALS = {"01 default": ("optimizer floor", 1.6), "02 default": ("import floor", 1.8),
-         "03 default": ("optimizer floor", 1.6)}
+         "03 default": ("optimizer floor", 1.6), "04 default": ("optimizer floor", 1.8)}
 
 
 def main():
@@ -23,6 +23,7 @@ def main():
         "01 default": script("01_pattern_classifier.py", *OUT),
         "02 default": script("02_gd_parabola_anim.py", *OUT),
         "03 default": script("03_custom_optimizer.py", *OUT),
+        "04 default": script("04_adam_by_hand.py", *OUT),
         "01 --sweep 10000": script("01_pattern_classifier.py", "--sweep", "10000", "--no-plots", *OUT),
     }, repeats)
     print(f"median of {repeats} runs each, interleaved")

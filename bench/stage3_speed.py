@@ -16,30 +16,24 @@ this one run. Goal: at most 1.6x.
     python bench/stage3_speed.py [--repeats 5]
 """
 
-import runpy
-import statistics
 import sys
-import time
-import types
 
 import torch
 from torch import nn
 
-from timing import OPTIMIZER_FLOOR, REPO_DIR, compare, repeats_from_argv, script, verdict
+from timing import (
+    OPTIMIZER_FLOOR,
+    REPO_DIR,
+    compare,
+    median_step_seconds,
+    repeats_from_argv,
+    run_lesson_quietly,
+    script,
+    verdict,
+)
 
 sys.path.insert(0, str(REPO_DIR))
 import common  # noqa: E402
-
-
-def load_stage3():
-    """The lesson's optimizers: the lesson runs top to bottom, so run it, as short and quiet as it goes."""
-    saved = sys.argv
-    sys.argv = [str(REPO_DIR / "03_custom_optimizer.py"), "--epochs", "1", "--steps", "1", "--minima-steps", "1",
-                "--no-plots", "--quiet"]
-    try:
-        return types.SimpleNamespace(**runpy.run_path(sys.argv[0], run_name="__main__"))
-    finally:
-        sys.argv = saved
 
 
 def models():
@@ -48,18 +42,6 @@ def models():
         "MLP (100 tensors, 3.3M)": nn.Sequential(*[nn.Linear(256, 256) for _ in range(50)]),
         "Linear 4096x4096 (16.8M)": nn.Linear(4096, 4096, bias=False),
     }
-
-
-def median_step_seconds(optimizers, steps_per_sample, samples):
-    """Median seconds per step of each optimizer, sampled in turn."""
-    times = {name: [] for name in optimizers}
-    for _ in range(samples):
-        for name, optimizer in optimizers.items():
-            start = time.perf_counter()
-            for _ in range(steps_per_sample):
-                optimizer.step()
-            times[name].append((time.perf_counter() - start) / steps_per_sample)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def step_table(stage3, repeats):
@@ -104,7 +86,7 @@ def script_ratio(repeats):
 
 def main():
     repeats = repeats_from_argv()
-    stage3 = load_stage3()
+    stage3 = run_lesson_quietly("03_custom_optimizer.py", "--epochs", "1", "--steps", "1", "--minima-steps", "1")
     sys.excepthook = sys.__excepthook__  # the lesson installed its own, for a terminal run of itself
     step_table(stage3, repeats)
     script_ratio(repeats)

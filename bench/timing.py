@@ -1,10 +1,12 @@
 """Timing helpers shared by the benchmarks: whole commands, interleaved, median of repeats."""
 
 import os
+import runpy
 import statistics
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -55,3 +57,25 @@ def repeats_from_argv(default=5):
     parser = argparse.ArgumentParser(description="Run the benchmark and print ratios.")
     parser.add_argument("--repeats", type=int, default=default, help=f"runs of each command (default: {default})")
     return parser.parse_args().repeats
+
+
+def run_lesson_quietly(name, *args):
+    """What a lesson defines (its optimizers): a lesson runs top to bottom, so run it with short `args`."""
+    saved = sys.argv
+    sys.argv = [str(REPO_DIR / name), *args, "--no-plots", "--quiet"]
+    try:
+        return types.SimpleNamespace(**runpy.run_path(sys.argv[0], run_name="__main__"))
+    finally:
+        sys.argv = saved
+
+
+def median_step_seconds(optimizers, steps_per_sample, samples):
+    """Median seconds per step of each optimizer, sampled in turn."""
+    times = {name: [] for name in optimizers}
+    for _ in range(samples):
+        for name, optimizer in optimizers.items():
+            start = time.perf_counter()
+            for _ in range(steps_per_sample):
+                optimizer.step()
+            times[name].append((time.perf_counter() - start) / steps_per_sample)
+    return {name: statistics.median(t) for name, t in times.items()}

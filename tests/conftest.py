@@ -3,6 +3,7 @@
 import asyncio
 import atexit
 import contextlib
+import copy
 import io
 import json
 import os
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import threading
 import types
+import warnings
 from pathlib import Path
 
 import jupyter_client.kernelspec
@@ -27,6 +29,7 @@ from PIL import Image
 from torch import nn
 
 import _cli
+import _flags
 import common
 
 REPO_DIR = Path(__file__).resolve().parent.parent
@@ -52,6 +55,52 @@ def run_lesson(filename, args=(), out_dir=None):
             sys.stdout.close()
         sys.argv, sys.excepthook, sys.stdout = saved
     return types.SimpleNamespace(**defined), printed.getvalue()
+
+
+def run_in_terminal(filename, args):
+    """`python FILENAME ARGS` in this process: (exit status, stdout, stderr), errors as one line."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved = sys.argv, sys.excepthook, sys.stdout, sys.stderr
+    sys.argv, sys.stdout, sys.stderr = [str(REPO_DIR / filename), *map(str, args)], stdout, stderr
+    status = 0
+    try:
+        runpy.run_path(str(REPO_DIR / filename), run_name="__main__")
+    except SystemExit as exit_:
+        status = exit_.code
+    except _cli.RunFailure as error:  # what Python does with it in a terminal: the excepthook, then status 1
+        sys.excepthook(type(error), error, error.__traceback__)
+        status = 1
+    finally:
+        if sys.stdout is not stdout:  # --quiet left its /dev/null open
+            sys.stdout.close()
+        sys.argv, sys.excepthook, sys.stdout, sys.stderr = saved
+    return status, stdout.getvalue(), stderr.getvalue()
+
+
+def lesson_settings(filename):
+    """The settings cell's values, as the lesson's file holds them, before _flags.apply()."""
+    source = (REPO_DIR / filename).read_text()
+    cell = source.split("\nimport _flags")[0].rsplit("# %%\n", 1)[-1]  # the runner of mutants drops "# %%"
+    values = {}
+    exec(cell, values)  # noqa: S102 -- our own lesson's settings cell
+    return {name: value for name, value in values.items() if name.isupper()}
+
+
+@pytest.fixture
+def apply_settings(monkeypatch):
+    """apply_settings(filename, flags=(), in_a_kernel=False, **changed) -> the lesson's settings after
+    _flags.apply, from its settings cell, `changed` as a learner edits the cell, `flags` as typed."""
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+
+    def run(filename, flags=(), in_a_kernel=False, **changed):
+        monkeypatch.setattr(_cli, "running_in_a_kernel", lambda: in_a_kernel)
+        argv = ["ipykernel_launcher.py", "-f", "kernel.json"] if in_a_kernel else [filename, *flags]
+        monkeypatch.setattr(sys, "argv", argv)
+        settings = {**lesson_settings(filename), **changed}
+        _flags.apply(filename.removesuffix(".py"), settings)
+        return settings
+
+    return run
 
 
 def load_script(filename, *args):
@@ -147,23 +196,31 @@ class ScriptInThisProcess(Job):
         return super().result()
 
     def work(self):
-        printed = run_lesson(self.filename, self.args)[1]
-        return subprocess.CompletedProcess([self.filename, *self.args], 0, printed, "")
+        """Its stderr holds what the run wrote there and every warning it raised, as a terminal shows them."""
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), warnings.catch_warnings(record=True) as raised:
+            warnings.simplefilter("always")
+            warnings.simplefilter("ignore", ResourceWarning)  # raised when the garbage collector runs: not this run's
+            printed = run_lesson(self.filename, self.args)[1]
+        stderr.writelines(warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in raised)
+        return subprocess.CompletedProcess([self.filename, *self.args], 0, printed, stderr.getvalue())
 
 
 # The commands README.md runs in order (each with --json), a bad flag typed in a terminal, a run that
-# diverges, and a short run piped into a reader that has gone. Each script runs at least once in a fresh Python,
-# as a learner starts it; the run of 02 with --json runs in this process.
+# diverges, and a short run piped into a reader that has gone. 01, 02 and 03 run in a fresh Python, as a
+# learner starts them from a terminal; every lesson runs in a fresh kernel as a notebook (BackgroundNotebook).
+# The README runs of 02 and 04 run in this process, sparing two cores two imports of torch.
 END_TO_END_RUNS = {
     "stage1": ("01_pattern_classifier.py", ["--json"]),
     "stage2": ("02_gd_parabola_anim.py", ["--json"]),
     "stage3": ("03_custom_optimizer.py", ["--json"]),
+    "stage4": ("04_adam_by_hand.py", ["--json"]),
     "stage1_bad_lr": ("01_pattern_classifier.py", ["--lr", "-1"]),
     "stage1_diverges": ("01_pattern_classifier.py", ["--lr", "1e37", "--sweep", "0", "--no-plots"]),
     "stage2_reader_gone": ("02_gd_parabola_anim.py", ["--steps", "5"]),
 }
-IN_THIS_PROCESS = ("stage2",)
-LESSONS = ("01_pattern_classifier", "02_gd_parabola_anim", "03_custom_optimizer")
+IN_THIS_PROCESS = ("stage2", "stage4")
+LESSONS = ("01_pattern_classifier", "02_gd_parabola_anim", "03_custom_optimizer", "04_adam_by_hand")
 # Cells a test appends to a notebook: inside the kernel, a script reads no flags from the kernel's own
 # command line, and `%run SCRIPT --flags` reads its flags.
 KERNEL_CHECKS = {"02_gd_parabola_anim": [
@@ -172,8 +229,9 @@ KERNEL_CHECKS = {"02_gd_parabola_anim": [
 ]}
 
 
-# Notebooks run with their settings cell edited as a learner would: whole numbers where a decimal is
-# meant, and short runs. Each line replaces the settings cell's line for that name.
+# Run All again, in the same kernel as the lesson's own run, with the settings cell edited as a learner
+# would: whole numbers where a decimal is meant, and short runs. Each line replaces the settings cell's line
+# for that name. (The same kernel spares a second import of torch; every cell runs again, settings first.)
 EDITED_SETTINGS = {
     "02_whole_numbers": ("02_gd_parabola_anim", {"X0": "X0 = 1", "STEPS": "STEPS = 20", "LR": "LR = 1",
                                                  "COMPARE": "COMPARE = (1, 0.25)", "PLOTS": "PLOTS = False"}),
@@ -183,14 +241,23 @@ EDITED_SETTINGS = {
 }
 
 
+def with_settings(cells, settings):
+    """Copies of `cells`, each line that sets a NAME of `settings` replaced by settings[NAME]."""
+    edited = copy.deepcopy(cells)
+    for cell in edited:
+        cell.source = "\n".join(settings.get(line.split(" = ")[0], line) for line in cell.source.split("\n"))
+    return edited
+
+
 class BackgroundNotebook(Job):
     """A lesson's notebook run by nbclient in a real Jupyter kernel (ipykernel), in a temporary copy
-    of the lesson files, so that outputs/ is never touched. `settings` replaces lines of the settings
-    cell (NAME -> new line), as a learner edits it. stop() shuts the kernel down, whatever happened."""
+    of the lesson files, so that outputs/ is never touched. `again` ({name: settings}) runs all of it
+    again afterwards with the settings cell edited (see EDITED_SETTINGS); again_cells[name] holds those
+    cells, and result() the lesson's own. stop() shuts the kernel down, whatever happened."""
 
-    def __init__(self, lesson, work_dir, settings=None):
+    def __init__(self, lesson, work_dir, again=None):
         super().__init__()
-        self.lesson, self.work_dir, self.settings = lesson, work_dir, settings or {}
+        self.lesson, self.work_dir, self.again, self.again_cells = lesson, work_dir, again or {}, {}
         self.loop, self.task, self.stopped = None, None, False
 
     def work(self):
@@ -198,11 +265,12 @@ class BackgroundNotebook(Job):
         for path in [*REPO_DIR.glob("*.py"), *REPO_DIR.glob("*.ipynb"), REPO_DIR / "requirements.txt"]:
             shutil.copy(path, self.work_dir)
         notebook = nbformat.read(self.work_dir / f"{self.lesson}.ipynb", as_version=4)
-        for cell in notebook.cells:
-            cell.source = "\n".join(self.settings.get(line.split(" = ")[0], line) for line in cell.source.split("\n"))
+        own = len(notebook.cells) + len(KERNEL_CHECKS.get(self.lesson, []))
+        again = {name: with_settings(notebook.cells, settings) for name, settings in self.again.items()}
         notebook.cells += [nbformat.v4.new_code_cell(code) for code in KERNEL_CHECKS.get(self.lesson, [])]
-        client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3",
-                                         resources={"metadata": {"path": str(self.work_dir)}})
+        notebook.cells += [cell for cells in again.values() for cell in cells]
+        client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3", resources={
+            "metadata": {"path": str(self.work_dir)}}, shutdown_kernel="immediate")  # outputs are in: no need to wait
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)  # this thread's loop, where nbclient asks for it
         try:
@@ -220,6 +288,10 @@ class BackgroundNotebook(Job):
                 task.cancel()
             self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self.loop.close()
+        start = own
+        for name, cells in again.items():
+            self.again_cells[name], start = notebook.cells[start : start + len(cells)], start + len(cells)
+        notebook.cells = notebook.cells[:own]
         return notebook
 
     def stop(self):
@@ -229,6 +301,18 @@ class BackgroundNotebook(Job):
                 self.loop.call_soon_threadsafe(self.task.cancel)
         if self.loop is not None:
             self.done.wait(timeout=30)
+
+
+class RunAllAgain:
+    """The second Run All of a BackgroundNotebook, with its settings cell edited: result() is a notebook
+    of those cells, once the lesson's run has finished."""
+
+    def __init__(self, first_run, name):
+        self.first_run, self.name = first_run, name
+
+    def result(self):
+        self.first_run.result()
+        return nbformat.v4.new_notebook(cells=self.first_run.again_cells[self.name])
 
 
 class Background:
@@ -287,8 +371,8 @@ class Background:
 
 BACKGROUND = Background()
 WORK_DIR = Path(tempfile.gettempdir()) / f"lessons-{os.getpid()}"
-LONGEST_FIRST = [*LESSONS, *EDITED_SETTINGS, "stage3", "stage1", "stage2", "stage2_reader_gone", "stage1_bad_lr",
-                 "stage1_diverges"]
+LONGEST_FIRST = [*LESSONS, "stage3", "stage1", "stage4", "stage2", "stage2_reader_gone",
+                 "stage1_bad_lr", "stage1_diverges"]
 
 
 def pytest_collection_modifyitems(items):
@@ -308,9 +392,9 @@ def pytest_collection_finish(session):
         BACKGROUND.jobs |= {name: ScriptInThisProcess(*END_TO_END_RUNS[name], WORK_DIR / name)
                             for name in IN_THIS_PROCESS}
     if "notebook_runs" in needed:
-        jobs |= {lesson: BackgroundNotebook(lesson, WORK_DIR / lesson) for lesson in LESSONS}
-        jobs |= {name: BackgroundNotebook(lesson, WORK_DIR / name, settings)
-                 for name, (lesson, settings) in EDITED_SETTINGS.items()}
+        jobs |= {lesson: BackgroundNotebook(lesson, WORK_DIR / lesson, {
+            name: settings for name, (edited, settings) in EDITED_SETTINGS.items() if edited == lesson})
+            for lesson in LESSONS}
     if jobs:
         BACKGROUND.start({name: jobs[name] for name in LONGEST_FIRST if name in jobs})
 
@@ -330,8 +414,9 @@ def end_to_end():
 
 @pytest.fixture(scope="session")
 def notebook_runs():
-    """{lesson or EDITED_SETTINGS name: BackgroundNotebook} for each notebook run."""
-    return {name: BACKGROUND.jobs[name] for name in [*LESSONS, *EDITED_SETTINGS]}
+    """{lesson: BackgroundNotebook} for each lesson, and {EDITED_SETTINGS name: RunAllAgain}."""
+    return {**{lesson: BACKGROUND.jobs[lesson] for lesson in LESSONS},
+            **{name: RunAllAgain(BACKGROUND.jobs[lesson], name) for name, (lesson, _) in EDITED_SETTINGS.items()}}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -410,3 +495,9 @@ def parabola():
 def custom_optimizer():
     """Lesson 03 after a quick run (no pictures): its optimizers, its loop, its functions."""
     return load_script("03_custom_optimizer.py", "--epochs", "1", "--minima-steps", "10", "--no-plots")
+
+
+@pytest.fixture(scope="session")
+def adam_lesson():
+    """Lesson 04 after a quick run (30 steps in the valley, one epoch, no pictures): its optimizers and results."""
+    return load_script("04_adam_by_hand.py", "--steps", "30", "--epochs", "1", "--no-plots")

@@ -1,6 +1,8 @@
 """common.py against independent references: hand-written tensors, a dot product
 written out, and the closed form worked out on paper."""
 
+import copy
+
 import pytest
 import torch
 
@@ -132,6 +134,26 @@ def test_the_articles_check_is_the_prediction_for_a_at_scale_one():
         model = Test_Conv()
         at_scale_one = common.predict(model, common.pattern_a(1)).item() == common.LABEL_A
         assert common.article_check(model) is at_scale_one
+
+
+def test_compare_weights_sees_one_bit_in_any_parameter():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2))
+    twin = copy.deepcopy(model)
+    assert common.compare_weights(model, twin) == (True, 0.0)
+    assert common.verdict(True) == "identical, bit for bit"
+    with torch.no_grad():
+        last = twin[1].bias
+        last[1] = torch.nextafter(last[1], torch.tensor(2.0))  # one bit, in the last number of the last tensor
+    identical, largest = common.compare_weights(model, twin)
+    assert identical is False and largest == (twin[1].bias[1] - model[1].bias[1]).abs().item() > 0
+    assert common.verdict(identical) == "DIFFERENT"
+    with torch.no_grad():
+        twin[0].weight[0, 0] += 0.5  # a larger difference, in another tensor, is the one reported
+    assert common.compare_weights(model, twin)[1] == pytest.approx(0.5, rel=1e-6)
+    with pytest.raises(ValueError):  # a network with fewer parameters is not a twin
+        common.compare_weights(model, model[0])
+
 
 
 # --- the closed form --------------------------------------------------------

@@ -20,7 +20,17 @@ import _figures
 import _flags
 import _gif
 import common
-from conftest import REPO_DIR, articles_loop, dot_product_accuracy, frames_of, gif_timing, last_json_line, run_lesson
+from conftest import (
+    REPO_DIR,
+    articles_loop,
+    dot_product_accuracy,
+    frames_of,
+    gif_timing,
+    last_json_line,
+    lesson_settings,
+    run_in_terminal,
+    run_lesson,
+)
 
 LESSON = "03_custom_optimizer.py"
 SOURCE = (REPO_DIR / LESSON).read_text()
@@ -28,11 +38,7 @@ QUICK = ("--epochs", "1", "--minima-steps", "10", "--no-plots")  # parts 2 and 3
 
 
 def settings_cell():
-    """The settings cell's values, as the lesson's file holds them, before apply()."""
-    cell = SOURCE.split("\nimport _flags")[0].rsplit("# %%\n", 1)[-1]  # the runner of mutants drops "# %%"
-    values = {}
-    exec(cell, values)  # noqa: S102 -- our own lesson's settings cell
-    return {name: value for name, value in values.items() if name.isupper()}
+    return lesson_settings(LESSON)
 
 
 @functools.cache
@@ -42,23 +48,8 @@ def lesson(*args):
 
 
 def terminal(args):
-    """`python 03_custom_optimizer.py ARGS` in this process: (exit status, stdout, stderr), errors as one line."""
-    stdout, stderr = io.StringIO(), io.StringIO()
-    saved = sys.argv, sys.excepthook, sys.stdout, sys.stderr
-    sys.argv, sys.stdout, sys.stderr = [str(REPO_DIR / LESSON), *map(str, args)], stdout, stderr
-    status = 0
-    try:
-        runpy.run_path(str(REPO_DIR / LESSON), run_name="__main__")
-    except SystemExit as exit_:
-        status = exit_.code
-    except _cli.RunFailure as error:  # what Python does with it in a terminal: the excepthook, then status 1
-        sys.excepthook(type(error), error, error.__traceback__)
-        status = 1
-    finally:
-        if sys.stdout is not stdout:  # --quiet left its /dev/null open
-            sys.stdout.close()
-        sys.argv, sys.excepthook, sys.stdout, sys.stderr = saved
-    return status, stdout.getvalue(), stderr.getvalue()
+    """`python 03_custom_optimizer.py ARGS` in this process: (exit status, stdout, stderr)."""
+    return run_in_terminal(LESSON, args)
 
 
 def run_edited(tmp_path, replacements, args=()):
@@ -81,19 +72,9 @@ def run_edited(tmp_path, replacements, args=()):
 
 
 @pytest.fixture
-def apply(monkeypatch):
+def apply(apply_settings):
     """apply(flags, in_a_kernel=False, **changed) -> the settings after _flags.apply, from the settings cell."""
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
-
-    def run(flags=(), in_a_kernel=False, **changed):
-        monkeypatch.setattr(_cli, "running_in_a_kernel", lambda: in_a_kernel)
-        argv = ["ipykernel_launcher.py", "-f", "kernel.json"] if in_a_kernel else [LESSON, *flags]
-        monkeypatch.setattr(sys, "argv", argv)
-        settings = {**settings_cell(), **changed}
-        _flags.apply("03_custom_optimizer", settings)
-        return settings
-
-    return run
+    return functools.partial(apply_settings, LESSON)
 
 
 # --- part 1: the parabola ------------------------------------------------------

@@ -8,6 +8,16 @@ import io
 import pytest
 import torch
 from torch import nn
+from twins import (
+    assert_same_bits,
+    descend_float64,
+    loss_of,
+    raised,
+    train_both,
+    train_both_by_closure,
+    train_step,
+    twin_models,
+)
 
 # Each hand-written optimizer and the torch.optim.SGD settings it must equal.
 SETTINGS = {
@@ -29,51 +39,6 @@ def pair(request, custom_optimizer):
     make.sgd = lambda params, **changes: torch.optim.SGD(params, **{**sgd_settings, **changes})
     make.name = request.param
     return make
-
-
-def mlp():
-    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3))
-
-
-def twin_models(seed=0, build=mlp):
-    torch.manual_seed(seed)
-    model = build()
-    return model, copy.deepcopy(model)
-
-
-def batch(step):
-    generator = torch.Generator().manual_seed(step)
-    return torch.randn(32, 8, generator=generator), torch.randint(0, 3, (32,), generator=generator)
-
-
-def loss_of(model, step, skip_middle=False):
-    """Cross-entropy on batch `step`; with skip_middle, the middle Linear takes no part (its grad stays None)."""
-    inputs, labels = batch(step)
-    layers = [model[0], model[1], model[3], model[4]] if skip_middle else list(model)
-    for layer in layers:
-        inputs = layer(inputs)
-    return nn.functional.cross_entropy(inputs, labels)
-
-
-def train_step(model, optimizer, step, skip_middle=False):
-    optimizer.zero_grad()
-    loss = loss_of(model, step, skip_middle)
-    loss.backward()
-    optimizer.step()
-    return loss
-
-
-def assert_same_bits(model, twin):
-    for ours, theirs in zip(model.parameters(), twin.parameters(), strict=True):
-        assert torch.equal(ours, theirs)
-
-
-def train_both(model, twin, ours, theirs, steps, **step_options):
-    """Train both on the same batches, `steps` a range of batch numbers; the same bits after every step."""
-    for step in steps:
-        train_step(model, ours, step, **step_options)
-        train_step(twin, theirs, step, **step_options)
-        assert_same_bits(model, twin)
 
 
 # --- the same bits, step after step -------------------------------------------------
@@ -114,20 +79,7 @@ def test_step_with_a_closure_returns_its_loss_and_enables_grad(pair):
     model, twin = twin_models(3)
     ours, theirs = pair(model.parameters(), twin.parameters())
 
-    def closure_for(m, optimizer, step):
-        def closure():
-            optimizer.zero_grad()
-            loss = loss_of(m, step)
-            loss.backward()
-            return loss
-        return closure
-
-    for step in range(100):
-        with torch.no_grad():  # step() must turn gradients back on for the closure
-            our_loss = ours.step(closure_for(model, ours, step))
-            their_loss = theirs.step(closure_for(twin, theirs, step))
-        assert torch.equal(our_loss, their_loss)
-        assert_same_bits(model, twin)
+    train_both_by_closure(model, twin, ours, theirs, steps=range(100))
     assert ours.step() is None
 
 
@@ -190,19 +142,6 @@ def test_every_learning_rate_sgd_accepts(pair, lr):
     train_both(model, twin, *pair(model.parameters(), twin.parameters(), lr=lr), steps=range(20))
 
 
-def descend_float64(optimizer_for, lr, steps=20):
-    """A float64 parameter on a float64 quadratic bowl: its values after `steps` steps."""
-    torch.manual_seed(14)
-    param = torch.randn(1000, dtype=torch.float64, requires_grad=True)
-    target, scales = torch.randn(1000, dtype=torch.float64), torch.rand(1000, dtype=torch.float64)
-    optimizer = optimizer_for([param], lr=lr)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        (scales * (param - target) ** 2).sum().backward()
-        optimizer.step()
-    return param.detach()
-
-
 @pytest.mark.parametrize("lr", [0.05, torch.tensor(0.05, dtype=torch.float64),
                                 torch.tensor([0.05], dtype=torch.float64), torch.tensor(0.05)], ids=repr)
 def test_float64_parameters_step_by_the_learning_rate_as_given(pair, lr):
@@ -212,14 +151,6 @@ def test_float64_parameters_step_by_the_learning_rate_as_given(pair, lr):
     assert torch.equal(ours, theirs)
     other = torch.tensor(0.05) if isinstance(lr, float) or lr.dtype == torch.float64 else 0.05
     assert not torch.equal(ours, descend_float64(pair.sgd, other))  # the test can tell the two apart
-
-
-def raised(make):
-    try:
-        make()
-    except Exception as error:  # noqa: BLE001 - we compare whatever both raise
-        return type(error), str(error)
-    return None
 
 
 INVALID = {

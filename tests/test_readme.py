@@ -114,6 +114,31 @@ def no_cure(report, out):
     assert momentum[-3.5]["is_global"] is False and momentum[-3.5]["x_final"] == pytest.approx(0.91, abs=0.005)
 
 
+def narrower_valley(report, out):
+    gd, momentum, _ = report["valley"]["runs"]
+    assert report["valley"]["condition_number"] == pytest.approx(100)
+    assert (f"{gd['rate_formula']:.6f}", f"{gd['rate_measured']:.6f}") == ("0.980198", "0.980198")
+    assert f"{momentum['rate_formula']:.6f}" == "0.818182"
+    assert (f"{gd['distance_final']:.3g}", f"{momentum['distance_final']:.3g}") == ("0.229", "2.55e-11")
+    assert f"{report['valley']['runs'][2]['distance_final']:.3g}" == "0.00339"  # as in the default valley
+
+
+def past_the_momentum_edge(report, out):
+    momentum = report["valley"]["runs"][1]
+    assert f"{report['valley']['momentum_edge']:.6f}" == "0.701303" and momentum["lr"] == 0.71 > 0.701303
+    assert f"{momentum['rate_formula']:.6f}" == f"{momentum['rate_measured']:.6f}" == "1.056218"
+    assert f"{momentum['distance_final']:.2g}" == "7.9e+03"
+    assert "  momentum: lr 0.71, momentum 0.402605; formula (largest root) = 1.056218;" in out  # not "the best"
+    assert "factor k" not in out  # the double root's correction belongs to the best pair only
+
+
+def on_the_floor(report, out):
+    above = report["valley"]["edge_final_distances"]["gradient descent, above"]
+    assert above < report["valley"]["runs"][0]["distance_start"] == 4.5
+    assert "gradient descent edge lr = 0.5: lr 0.505 (above) -> distance 4.5 shrank" in out
+    assert "its first step moves x by 0.1 and y by 0;" in out  # y = 0, where it stays
+
+
 PROMISES = {
     "python 01_pattern_classifier.py --order shuffled": shuffled,
     "python 01_pattern_classifier.py --momentum 0": no_momentum,
@@ -125,6 +150,9 @@ PROMISES = {
     "python 03_custom_optimizer.py --seed 5": other_weights,
     "python 03_custom_optimizer.py --minima-lr 0.01": small_steps,
     "python 03_custom_optimizer.py --starts=-3.5,1,3.8": no_cure,
+    "python 04_adam_by_hand.py --curvatures 0.04,4": narrower_valley,
+    "python 04_adam_by_hand.py --momentum-lr 0.71": past_the_momentum_edge,
+    "python 04_adam_by_hand.py --start=4.5,0": on_the_floor,
 }
 
 
@@ -145,7 +173,7 @@ def test_try_this_keeps_its_promise(command, tmp_path):
 
 # --- the excerpts of output are what the lessons print -----------------------------------------
 
-EXCERPT_RUNS = {f"python {lesson}.py": name for lesson, name in zip(LESSONS, ("stage1", "stage2", "stage3"))}
+EXCERPT_RUNS = {f"python {lesson}.py": f"stage{lesson[1]}" for lesson in LESSONS}
 
 
 def output_excerpts():
@@ -181,7 +209,7 @@ def test_output_excerpts_are_real_and_in_order(command, excerpt, end_to_end):
 
 @pytest.fixture(scope="module")
 def reports(end_to_end):
-    return {name: last_json_line(end_to_end[name].result().stdout) for name in ("stage1", "stage2", "stage3")}
+    return {name: last_json_line(end_to_end[name].result().stdout) for name in ("stage1", "stage2", "stage3", "stage4")}
 
 
 def test_the_lesson_01_readings_are_true(reports):
@@ -210,6 +238,15 @@ def test_the_lesson_03_readings_are_true(reports):
                 if run["optimizer"] == "SimpleMomentum"}
     plain = [run["is_global"] for run in reports["stage3"]["local_minima"] if run["optimizer"] == "SimpleGD"]
     assert momentum == {2.5: True, 3.0: False, -2.0: True} and not any(plain)
+
+
+def test_the_lesson_04_readings_are_true(reports):
+    gd, momentum, adam = reports["stage4"]["valley"]["runs"]
+    assert gd["rate_measured"] == pytest.approx(gd["rate_formula"], rel=1e-9)  # on its line
+    assert f"{gd['rate_formula']:.6f}" == "0.904762" and f"{momentum['rate_formula']:.6f}" == "0.634512"
+    assert momentum["rate_formula"] < momentum["rate_measured"] < momentum["rate_formula"] + 0.01  # a little slower
+    assert adam["distance_final"] > gd["distance_final"] > momentum["distance_final"]  # Adam comes last
+    assert reports["stage4"]["network"]["identical_to_adam"] is True
 
 
 # --- outputs/ holds what the lessons draw ----------------------------------------------------------
@@ -267,13 +304,15 @@ def test_every_file_readme_cites_exists():
 
 # Each glossary entry, and how its word may be written.
 GLOSSARY_WORDS = {"gradient": r"gradient", "autograd": r"autograd", "learning-rate": r"learning rate",
-                  "filter-conv2d": r"filters?", "bias": r"bias", "logit": r"logits?", "softmax": r"softmax",
+                  "filter-conv2d": r"filters?", "bias": r"bias(?! correction)", "logit": r"logits?",
+                  "softmax": r"softmax",
                   "cross-entropy": r"cross-entropy", "mean-squared-error": r"mean squared error",
                   "epoch": r"epochs?", "seed": r"seeds?",
                   "training-set-and-test-set": r"training accuracy|training set|test accuracy",
                   "momentum": r"momentum", "95-interval": r"95% interval", "standard-error": r"standard errors?",
                   "vmap": r"`?vmap`?", "float32-and-subnormal-numbers": r"float32", "param-group": r"param groups?",
-                  "state_dict": r"`?state_dict`?", "closure": r"closure"}
+                  "state_dict": r"`?state_dict`?", "closure": r"closure", "curvature-eigenvalue": r"curvatures?",
+                  "condition-number": r"condition numbers?", "adam": r"Adam", "bias-correction": r"bias correction"}
 
 
 def prose(markdown):

@@ -1,0 +1,587 @@
+"""04_adam_by_hand.py, run top to bottom as a learner runs it, against independent answers: the
+rates worked out on paper (and numerically, as eigenvalues of each step's matrix), the stability
+edges from both sides, torch.optim.Adam on stage 1's network, and what the lesson prints.
+(SimpleAdam itself is tested against torch.optim.Adam, case by case, in test_adam.py.)"""
+
+import functools
+import io
+import json
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import _figures
+import _flags
+from conftest import REPO_DIR, frames_of, gif_timing, last_json_line, lesson_settings, run_in_terminal, run_lesson
+
+LESSON = "04_adam_by_hand.py"
+QUICK = ("--steps", "30", "--epochs", "1", "--no-plots")
+KAPPA = 4.0 / 0.2  # the default valley's curvatures, written out again
+GD_RATE = (KAPPA - 1) / (KAPPA + 1)
+MOMENTUM_RATE = (math.sqrt(KAPPA) - 1) / (math.sqrt(KAPPA) + 1)
+
+
+@functools.cache
+def lesson(*args):
+    """(what the lesson defined, what it printed) after `python 04_adam_by_hand.py ARGS`; each run once."""
+    return run_lesson(LESSON, args)
+
+
+def terminal(args):
+    """`python 04_adam_by_hand.py ARGS` in this process: (exit status, stdout, stderr)."""
+    return run_in_terminal(LESSON, args)
+
+
+def settings_cell():
+    return lesson_settings(LESSON)
+
+
+@pytest.fixture
+def apply(apply_settings):
+    """apply(flags, in_a_kernel=False, **changed) -> the settings after _flags.apply, from the settings cell."""
+    return functools.partial(apply_settings, LESSON)
+
+
+def distances(run):
+    return run.norm(dim=1)
+
+
+# --- part 1: the valley's rates, from the formulas and from the runs ---------------------------
+
+def test_the_best_settings_give_the_textbook_rates(adam_lesson):
+    assert adam_lesson.best_gd_lr == pytest.approx(2 / 4.2, rel=1e-15)
+    assert adam_lesson.gd_rate(adam_lesson.best_gd_lr) == pytest.approx(GD_RATE, rel=1e-14)
+    assert adam_lesson.best_momentum == pytest.approx(MOMENTUM_RATE**2, rel=1e-14)
+    assert adam_lesson.momentum_rate(adam_lesson.best_momentum_lr, adam_lesson.best_momentum) == pytest.approx(
+        MOMENTUM_RATE, rel=1e-6)  # a double root: its size is found to about half the digits
+
+
+def step_matrix_rate(lr, momentum, curvatures=(0.2, 4.0)):
+    """The rate as the largest eigenvalue size of one momentum step's matrix on (coordinate, velocity)."""
+    sizes = []
+    for lam in curvatures:
+        # v' = momentum*v + lam*x ;  x' = x - lr*v'
+        matrix = torch.tensor([[1 - lr * lam, -lr * momentum], [lam, momentum]], dtype=torch.float64)
+        sizes.append(torch.linalg.eigvals(matrix).abs().max().item())
+    return max(sizes)
+
+
+@pytest.mark.parametrize("lr, momentum", [(0.3, 0.0), (0.5, 0.2), (0.1, 0.9), (0.7, 0.5), (0.9, 0.1), (0.05, 0.0)])
+def test_the_rate_formulas_are_the_step_matrices_eigenvalues(adam_lesson, lr, momentum):
+    assert adam_lesson.momentum_rate(lr, momentum) == pytest.approx(step_matrix_rate(lr, momentum), rel=1e-9)
+    assert adam_lesson.gd_rate(lr) == pytest.approx(step_matrix_rate(lr, 0.0), rel=1e-12)
+
+
+def test_gradient_descent_shrinks_the_distance_by_its_rate_at_every_step(adam_lesson):
+    run = adam_lesson.descend(torch.optim.SGD, steps=150, lr=adam_lesson.best_gd_lr)
+    ratios = distances(run)[1:] / distances(run)[:-1]
+    assert torch.allclose(ratios, torch.full_like(ratios, GD_RATE), rtol=1e-13, atol=0)
+
+
+def test_momentum_meets_its_rate_once_the_double_roots_factor_k_is_divided_out(adam_lesson):
+    run = adam_lesson.descend(torch.optim.SGD, steps=150, lr=adam_lesson.best_momentum_lr,
+                              momentum=adam_lesson.best_momentum)
+    plain = adam_lesson.measured_rate(run, first=50)
+    without_k = adam_lesson.measured_rate_without_k(run, first=50)
+    assert plain == pytest.approx(0.641, abs=5e-4)  # the issue's figure, over steps 50 to 150
+    assert abs(without_k - MOMENTUM_RATE) < 2e-4 < abs(plain - MOMENTUM_RATE)
+
+
+def test_the_default_run_prints_the_rates_beside_the_formulas(end_to_end):
+    out = end_to_end["stage4"].result().stdout
+    assert out.splitlines()[:3] == [
+        "Part 1: the valley f(x, y) = 0.1*x^2 + 2*y^2, curvatures 0.2 and 4, condition number 20",
+        f"  gradient descent: lr {2 / 4.2:.6g} (the best, 2/(a + b)); formula max|1 - lr*lambda| = {GD_RATE:.6f}; "
+        f"at the best lr, (kappa-1)/(kappa+1) = {GD_RATE:.6f}",
+        f"  momentum: lr {(2 / (math.sqrt(0.2) + 2)) ** 2:.6g}, momentum {MOMENTUM_RATE**2:.6g} (the best pair); "
+        f"formula (largest root) = {MOMENTUM_RATE:.6f}; at the best pair, (sqrt(kappa)-1)/(sqrt(kappa)+1) = "
+        f"{MOMENTUM_RATE:.6f}"]
+    assert f"at the best lr, (kappa-1)/(kappa+1) = {GD_RATE:.6f}" in out
+    assert f"at the best pair, (sqrt(kappa)-1)/(sqrt(kappa)+1) = {MOMENTUM_RATE:.6f}" in out
+    assert f"measured over steps 50 to 150: gradient descent {GD_RATE:.6f}, momentum 0.641379" in out
+    assert "momentum, with the double root's factor k divided out (d_k / k): 0.634372" in out
+    gd, momentum, _ = last_json_line(out)["valley"]["runs"]
+    assert (f"{gd['rate_measured']:.6f}", f"{momentum['rate_measured']:.6f}") == (f"{GD_RATE:.6f}", "0.641379")
+    assert f"{momentum['rate_measured_without_k']:.6f}" == "0.634372"  # --json holds what was printed
+
+
+def test_in_float32_the_distance_reads_zero_before_the_point_gets_there(adam_lesson, end_to_end):
+    point = torch.tensor([-4.5, 1.0], requires_grad=True)  # float32
+    optimizer = torch.optim.SGD([point], lr=adam_lesson.best_momentum_lr, momentum=adam_lesson.best_momentum)
+    step = 0
+    while point.detach().norm() > 0 and step < 150:  # the distance, computed in float32
+        optimizer.zero_grad()
+        adam_lesson.valley(point).backward()
+        optimizer.step()
+        step += 1
+    away = point.detach().double().norm().item()
+    assert step < 150 and away > torch.finfo(torch.float32).smallest_normal * 1e10  # far from underflow itself
+    assert f"in float32, momentum's distance reads exactly 0 from step {step}, where the point is still " \
+           f"{away:.3g} away from (0, 0)" in end_to_end["stage4"].result().stdout
+
+
+# --- the edges of stability, both sides --------------------------------------------------------
+
+@pytest.mark.parametrize("momentum", [0.0, 0.4026, 0.9])
+@pytest.mark.parametrize("side, factor", [("below", 0.99), ("above", 1.01)])
+def test_each_edge_splits_shrinking_from_growing(adam_lesson, momentum, side, factor):
+    edge = (2 + 2 * momentum) / 4.0  # lr * lambda_max = 2 + 2 * momentum; 2/lambda_max without momentum
+    run = adam_lesson.descend(torch.optim.SGD, steps=400, lr=factor * edge, momentum=momentum)
+    assert (distances(run)[-1] < distances(run)[0]) == (side == "below")
+    assert (adam_lesson.momentum_rate(factor * edge, momentum) < 1) == (side == "below")
+
+
+def test_the_lesson_prints_its_edges_and_both_sides(end_to_end):
+    out = end_to_end["stage4"].result().stdout
+    assert "gradient descent edge lr = 0.5: lr 0.495 (below) -> distance 4.61 shrank" in out
+    assert "gradient descent edge lr = 0.5: lr 0.505 (above) -> distance 4.61 GREW" in out
+    momentum_edge = (2 + 2 * MOMENTUM_RATE**2) / 4
+    assert f"edge lr = {momentum_edge:.6g}: lr {0.99 * momentum_edge:.6g} (below) -> distance 4.61 shrank" in out
+    assert f"edge lr = {momentum_edge:.6g}: lr {1.01 * momentum_edge:.6g} (above) -> distance 4.61 GREW" in out
+
+
+def sgd_in_the_valley(lr, momentum, steps=150):
+    """torch.optim.SGD on the default valley 0.1*x^2 + 2*y^2 from (-4.5, 1), in float64: its last distance."""
+    point = torch.tensor([-4.5, 1.0], dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.SGD([point], lr=lr, momentum=momentum)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (0.1 * point[0] ** 2 + 2 * point[1] ** 2).backward()
+        optimizer.step()
+    return point.detach().norm().item()
+
+
+def test_the_lesson_prints_where_each_edge_run_ends(end_to_end):
+    out = end_to_end["stage4"].result().stdout
+    reported = last_json_line(out)["valley"]["edge_final_distances"]
+    for name, momentum in (("gradient descent", 0.0), ("momentum", MOMENTUM_RATE**2)):
+        edge = (2 + 2 * momentum) / 4.0
+        for side, factor in (("below", 0.99), ("above", 1.01)):
+            final = sgd_in_the_valley(factor * edge, momentum)
+            assert f"({side}) -> distance 4.61 {'shrank' if side == 'below' else 'GREW'} to {final:.3g} in 150 " \
+                   "steps" in out
+            assert reported[f"{name}, {side}"] == pytest.approx(final, rel=1e-9)
+
+
+def test_shrank_or_grew_compares_the_last_distance_with_the_first():
+    """A start a little off the floor: above its edge, gradient descent first shrinks (along x), then grows back
+    (along y) to between its first and second distances: it ends nearer than it started, not nearer than step 1."""
+    _, printed = lesson("--start=-4.5,0.22", "--epochs", "1", "--no-plots")
+    point = torch.tensor([-4.5, 0.22], dtype=torch.float64)
+    factors = torch.tensor([1 - 0.505 * 0.2, 1 - 0.505 * 4.0], dtype=torch.float64)
+    first, second, last = point.norm(), (point * factors).norm(), (point * factors**150).norm()
+    assert second < last < first
+    assert f"lr 0.505 (above) -> distance {first:.3g} shrank to {last:.3g} in 150 steps" in printed
+
+
+def test_a_run_that_keeps_its_distance_neither_shrank_nor_grew():
+    """x alone, with the factor 1 - 2.02 * (2 / 2.02) = -1 exactly: x flips sign and keeps its size."""
+    _, printed = lesson("--curvatures", f"{2 / 2.02!r},1", "--start", "1,0", *QUICK)
+    assert 1 - 2.02 * (2 / 2.02) == -1.0
+    assert "gradient descent edge lr = 2: lr 2.02 (above) -> distance 1 stayed at 1 in 30 steps" in printed
+
+
+def test_grew_compares_the_last_distance_with_the_first_not_the_second():
+    """Below its edge, momentum 0.1 from (0, 1) overshoots at step 1 and is still further out than at the
+    start after 3 steps, though nearer than at step 1: it GREW. (Worked out here: only y moves.)"""
+    momentum, edge = 0.1, (2 + 2 * 0.1) / 4.0
+    y, velocity, ys = 1.0, 0.0, []
+    for _ in range(3):
+        velocity = momentum * velocity + 4.0 * y
+        y -= 0.99 * edge * velocity
+        ys.append(abs(y))
+    assert 1 < ys[-1] < ys[0]
+    _, printed = lesson("--momentum", "0.1", "--start", "0,1", "--steps", "3", "--epochs", "1", "--no-plots")
+    below = f"edge lr = {edge:.6g}: lr {0.99 * edge:.6g} (below)"
+    assert f"{below} -> distance 1 GREW to {ys[-1]:.3g} in 3 steps" in printed
+
+
+def test_grew_is_decided_by_the_very_last_step():
+    """From the same start, gradient descent above its edge comes back past its first distance at step 153
+    (worked out here, by the factors along each axis): a run of 153 steps GREW, one step fewer shrank."""
+    point = torch.tensor([-4.5, 0.22], dtype=torch.float64)
+    factors = torch.tensor([1 - 0.505 * 0.2, 1 - 0.505 * 4.0], dtype=torch.float64)
+    back = next(k for k in range(1, 1000) if (point * factors**k).norm() > point.norm())
+    assert back == 153
+    for steps, change in ((back, "GREW"), (back - 1, "shrank")):
+        _, printed = lesson("--start=-4.5,0.22", "--steps", str(steps), "--epochs", "1", "--no-plots")
+        assert f"lr 0.505 (above) -> distance 4.51 {change} to" in printed
+
+
+def test_lesson_02s_lr_1_05_is_the_same_edge_in_one_dimension():
+    defined, _ = lesson("--curvatures", "2,2", "--start", "1,0", "--gd-lr", "1.05", *QUICK)
+    grew = distances(defined.gd_run)
+    assert defined.gd_edge == 1.0 and grew[-1] > grew[0]
+    assert torch.allclose(defined.gd_run[:, 0], torch.tensor(-1.1, dtype=torch.float64) ** torch.arange(31), rtol=1e-12)
+
+
+def test_a_run_that_flies_off_is_stopped_and_still_reported():
+    status, out, err = terminal(["--gd-lr", "10", "--curvatures", "100,100", "--json", *QUICK])
+    report = last_json_line(out)["valley"]["runs"][0]
+    assert status == 0 and err == "" and report["distance_final"] >= 1e6
+    # each step multiplies the distance by |1 - 10*100| = 999: past 1e6 at step 2, where the run stops
+    assert report["steps_done"] == 2 and report["rate_measured"] == pytest.approx(999, rel=1e-12)
+
+
+def test_a_run_that_reaches_the_bound_exactly_is_stopped_there():
+    """The bound is 10**6 itself: |1 - 5.5*2| = 10, so from (1, 0) the distance is 10**k exactly."""
+    status, out, _ = terminal(["--gd-lr", "5.5", "--curvatures", "2,2", "--start", "1,0", "--json", *QUICK])
+    report = last_json_line(out)["valley"]["runs"][0]
+    assert status == 0 and report["distance_final"] == 1e6 and report["steps_done"] == 6
+
+
+# --- parts 2 and 3: SimpleAdam on the network, and the textbook forms ----------------------------
+
+def test_script_end_to_end(end_to_end):
+    result, out_dir = end_to_end["stage4"].result(), end_to_end["stage4"].out_dir
+    assert result.returncode == 0 and result.stderr == ""
+    report = last_json_line(result.stdout)
+    assert list(report) == ["valley", "network", "textbook", "outputs"]
+    network = report["network"]
+    assert network["identical_to_adam"] is True and network["max_abs_diff"] == 0.0
+    assert (network["train_accuracy_before"], network["train_accuracy_after"]) == (50.0, 100.0)
+    assert (network["test_accuracy_before"], network["test_accuracy_after"]) == (35.625, 99.375)
+    assert "weights after SimpleAdam vs torch.optim.Adam from the same start: identical, bit for bit " \
+           "(largest difference 0)" in result.stdout
+    assert "training accuracy 50.0% -> 100.0%; test accuracy 35.6% -> 99.4%" in result.stdout
+    assert report["outputs"] == [str(out_dir / "04_valley.gif"), str(out_dir / "04_distances.png")]
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if line.startswith("wrote ")] == [
+        f"wrote {out_dir / '04_valley.gif'}", f"wrote {out_dir / '04_distances.png'}"]
+
+
+def test_the_twins_are_torch_adams_run(adam_lesson):
+    model = adam_lesson.common.new_network(0)
+    optimizer = torch.optim.Adam(model.parameters())  # the default Adam, 1 epoch as the fixture ran
+    adam_lesson.train(model, optimizer, 1)
+    assert torch.equal(model.conv.weight, adam_lesson.model.conv.weight)
+
+
+@pytest.mark.parametrize("edges", [{"eps": 0.0}, {"lr": 0.0, "betas": (0.0, 0.0), "weight_decay": 0.0}], ids=str)
+def test_simple_adam_takes_the_lowest_settings_adam_takes(adam_lesson, edges):
+    ours, theirs = (torch.tensor([1.0, -2.0], requires_grad=True) for _ in range(2))
+    for point, optimizer_class in ((ours, adam_lesson.SimpleAdam), (theirs, torch.optim.Adam)):
+        optimizer = optimizer_class([point], **{"lr": 0.1, **edges})
+        for _ in range(3):
+            optimizer.zero_grad()
+            (point**2).sum().backward()
+            optimizer.step()
+    assert torch.equal(ours, theirs)
+
+
+def grid_steps(difference, value, dtype):
+    """How many steps of dtype's grid of numbers, at `value`, make up `difference`."""
+    return difference / np.spacing(np.array(abs(value), dtype=dtype)).item()
+
+
+def test_the_textbook_order_is_a_rounding_or_two_away(adam_lesson):
+    other = adam_lesson.common.new_network(0)
+    adam_lesson.train(other, adam_lesson.TextbookAdam(other.parameters(), lr=0.001), 1)
+    differences = (other.conv.weight - adam_lesson.model.conv.weight).abs().flatten()
+    worst = differences.argmax()
+    value = adam_lesson.model.conv.weight.flatten()[worst].item()
+    assert 1 <= grid_steps(differences[worst].item(), value, np.float32) <= 2
+    path = adam_lesson.descend(adam_lesson.TextbookAdam, steps=150, lr=0.1)
+    reference = adam_lesson.descend(adam_lesson.SimpleAdam, steps=150, lr=0.1)
+    differences = (path - reference).abs()
+    worst = (differences == differences.max()).nonzero()[0]
+    assert 1 <= grid_steps(differences.max().item(), reference[tuple(worst)].item(), np.float64) <= 2
+
+
+def test_the_textbook_forms_are_close_but_other_bits(end_to_end):
+    textbook = last_json_line(end_to_end["stage4"].result().stdout)["textbook"]
+    reordered, eps_inside = textbook["TextbookAdam"], textbook["EpsInsideAdam"]
+    for form in (reordered, eps_inside):
+        assert form["network_identical"] is False and 0 < form["network_max_abs_diff"] < 1e-6
+    assert 0 < reordered["valley_max_abs_diff"] < 1e-14  # a few float64 roundings
+    assert eps_inside["valley_max_abs_diff"] > 1e6 * reordered["valley_max_abs_diff"]  # "more than a million times"
+
+
+# --- part 4: Adam in the valley, as the lesson describes it -----------------------------------------
+
+def test_adams_valley_run_is_as_the_lesson_says(adam_lesson):
+    run = adam_lesson.descend(adam_lesson.SimpleAdam, steps=150, lr=0.1)
+    reference = adam_lesson.descend(torch.optim.Adam, steps=150, lr=0.1)
+    assert torch.equal(run, reference)
+    moves = (run[1:] - run[:-1]).abs()
+    assert torch.allclose(moves[0], torch.tensor([0.1, 0.1], dtype=torch.float64), rtol=1e-7, atol=0)  # eps/|g|
+    assert moves.max() <= 0.1 * (1 + 1e-12)  # "no step moves a coordinate more than lr"
+    crossed = (run[:, 0] >= 0).nonzero()[0].item()
+    assert crossed > 45  # more steps than the rule's 4.5 / lr
+    gd = adam_lesson.descend(torch.optim.SGD, steps=150, lr=adam_lesson.best_gd_lr)
+    assert (distances(run)[1:] > distances(gd)[1:]).all()  # "stays above both for the whole run"
+    after = distances(run)[crossed:]
+    assert (after[1:] > after[:-1]).any()  # it bounces: the distance goes up again
+
+
+def test_the_default_run_prints_adams_crossing_and_distances(end_to_end):
+    out = end_to_end["stage4"].result().stdout
+    valley = last_json_line(out)["valley"]
+    adam = valley["runs"][2]
+    assert "its first step moves x by 0.1 and y by 0.1; no step moves a coordinate more than 0.1" in out
+    assert "it first reaches x = 0 at step 73" in out
+    gd, momentum = valley["runs"][:2]
+    assert (f"closest: {adam['closest_distance']:.3g} at step {adam['closest_step']}; gradient descent ends at "
+            f"{gd['distance_final']:.3g}, momentum at {momentum['distance_final']:.3g}\n") in out
+    assert adam["distance_final"] > valley["runs"][0]["distance_final"] > valley["runs"][1]["distance_final"]
+
+
+# --- every setting reaches its run: one run with all of them changed --------------------------------
+
+# The valley's curvatures given steep first, a start on the valley's floor (y = 0) on the side of positive x,
+# and other learning rates and seed: each setting must reach the runs, the printout and the pictures.
+OTHERS = ("--curvatures", "4,0.2", "--start=4.5,0", "--steps", "60", "--gd-lr", "0.3", "--adam-lr", "0.2",
+          "--network-lr", "0.01", "--seed", "5", "--epochs", "1", "--frames", "2")
+
+
+@pytest.fixture(scope="module")
+def other_run(tmp_path_factory):
+    """(what the lesson defined, what it printed, the rates its distance plot drew) for OTHERS."""
+    import _figures  # matplotlib: only where a test draws
+
+    draw, drawn = _figures.valley_distances, {}
+
+    def recording(runs, rates, path):
+        drawn.update(rates)
+        return draw(runs, rates, path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_figures, "valley_distances", recording)
+        defined, printed = run_lesson(LESSON, OTHERS, out_dir=tmp_path_factory.mktemp("others"))
+    return defined, printed, drawn
+
+
+def test_the_curvatures_may_come_in_either_order(other_run):
+    defined, printed, _ = other_run
+    assert defined.kappa == KAPPA and "curvatures 0.2 and 4, condition number 20" in printed
+    assert defined.best_gd_lr == pytest.approx(2 / 4.2, rel=1e-15) and defined.gd_edge == 0.5
+    assert defined.momentum_edge == pytest.approx((2 + 2 * MOMENTUM_RATE**2) / 4, rel=1e-14)
+
+
+def test_the_network_lr_and_seed_reach_both_twins(other_run):
+    defined, printed, _ = other_run
+    reference = defined.common.new_network(5)
+    defined.train(reference, torch.optim.Adam(reference.parameters(), lr=0.01), 1)
+    assert torch.equal(defined.model.conv.weight, reference.conv.weight)
+    assert defined.identical_to_adam is True and "SimpleAdam(lr=0.01) trains Test_Conv" in printed
+
+
+def test_the_textbook_forms_run_with_the_twins_seed_and_adams_valley_lr(other_run):
+    for form in other_run[0].textbook.values():  # a few roundings away, not another start or another lr
+        assert 0 < form["network_max_abs_diff"] < 1e-5 and 0 < form["valley_max_abs_diff"] < 1e-6
+
+
+def adam_in_the_valley(curvatures, start, lr, steps):
+    """torch.optim.Adam on (a*x^2 + b*y^2)/2 in float64: its positions, one row per step."""
+    (a, b), point = curvatures, torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.Adam([point], lr=lr)
+    positions = [point.detach().clone()]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        ((a * point[0] ** 2 + b * point[1] ** 2) / 2).backward()
+        optimizer.step()
+        positions.append(point.detach().clone())
+    return torch.stack(positions)
+
+
+def test_part_4_prints_what_adam_did_from_the_other_start(other_run):
+    run = adam_in_the_valley((4.0, 0.2), (4.5, 0.0), lr=0.2, steps=60)
+    first_move, d = (run[1] - run[0]).abs(), distances(run)
+    crossed = (run[:, 0] <= 0).nonzero()[0].item()  # from positive x, the first step at x = 0 or past it
+    printed = other_run[1]
+    assert f"its first step moves x by {first_move[0]:.6g} and y by {first_move[1]:.6g};" in printed  # y by 0
+    assert f"it first reaches x = 0 at step {crossed}\n" in printed
+    for step in (20, 40, 60):
+        assert f"step {step}: distance to (0, 0) {d[step]:.3g}\n" in printed
+    assert f"closest: {d.min():.3g} at step {d.argmin().item()};" in printed
+
+
+def test_the_distance_plot_draws_the_rates_of_the_runs_it_shows(other_run):
+    gd_rate = max(abs(1 - 0.3 * 4.0), abs(1 - 0.3 * 0.2))  # --gd-lr 0.3, not the best lr
+    assert list(other_run[2].values()) == [pytest.approx(gd_rate, rel=1e-15), pytest.approx(MOMENTUM_RATE, rel=1e-6)]
+
+
+# --- the pictures -------------------------------------------------------------------------------
+
+def test_the_gif_fits_its_budget_and_holds_its_last_frame(end_to_end):
+    gif = end_to_end["stage4"].result() and end_to_end["stage4"].out_dir / "04_valley.gif"
+    assert gif.stat().st_size <= 400_000
+    durations, loop = gif_timing(gif)
+    assert loop == 0 and durations == [70] * 59 + [1500]  # 15 frames a second, the last held
+
+
+def colour_pixels(frame, rgb, tolerance=30):
+    """Pixels of colour rgb, drawn solid or (as the trails are) at 70% over white."""
+    count = 0
+    for shade in (rgb, [0.7 * c + 0.3 * 255 for c in rgb]):
+        count += int((abs(frame - torch.tensor(shade).numpy()).max(axis=2) <= tolerance).sum())
+    return count
+
+
+def test_each_optimizer_moves_in_its_own_colour(end_to_end):
+    frames = frames_of(end_to_end["stage4"].result() and end_to_end["stage4"].out_dir / "04_valley.gif")
+    for rgb in ((31, 119, 180), (255, 127, 14), (148, 103, 189)):  # tab:blue, tab:orange, tab:purple
+        assert colour_pixels(frames[-1], rgb) > colour_pixels(frames[0], rgb) + 50  # its trail grew
+
+
+def test_same_settings_same_bytes(tmp_path):
+    args = ["--steps", "20", "--epochs", "1", "--quiet"]
+    for folder in ("a", "b"):
+        assert terminal(args + ["--out-dir", tmp_path / folder]) == (0, "", "")
+    for name in ("04_valley.gif", "04_distances.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert len(frames_of(tmp_path / "a" / "04_valley.gif")) == 21  # one per position: fewer than 60
+
+
+# --- settings and flags -----------------------------------------------------------------------
+
+def test_defaults(apply):
+    settings = apply()
+    assert (settings["CURVATURES"], settings["START"], settings["STEPS"]) == ((0.2, 4.0), (-4.5, 1.0), 150)
+    assert (settings["GD_LR"], settings["MOMENTUM_LR"], settings["MOMENTUM"]) == (None, None, None)
+    assert (settings["ADAM_LR"], settings["NETWORK_LR"], settings["EPOCHS"], settings["SEED"]) == (0.1, 0.001, 2, 0)
+    assert settings["FRAMES"] == 60 and settings["PLOTS"] is True and settings["OUT_DIR"] == REPO_DIR / "outputs"
+
+
+@pytest.mark.parametrize("in_a_kernel", [False, True])
+def test_every_setting_from_the_settings_cell_reaches_the_lesson(apply, in_a_kernel):
+    """No flag's default may stand in for the settings cell's value: each one below differs from the cell's."""
+    changed = {"CURVATURES": (1.0, 2.0), "START": (3.0, -1.0), "STEPS": 40, "GD_LR": 0.3, "MOMENTUM_LR": 0.2,
+               "MOMENTUM": 0.5, "ADAM_LR": 0.05, "NETWORK_LR": 0.01, "EPOCHS": 3, "SEED": 7, "FRAMES": 20,
+               "DEVICE": "cpu", "PLOTS": False}
+    assert set(changed) == set(settings_cell()) - {"OUT_DIR"}
+    settings = apply(in_a_kernel=in_a_kernel, **changed)
+    assert {name: settings[name] for name in changed} == changed
+
+
+@pytest.mark.parametrize("argv, name, value", [
+    (["--curvatures", "0.01,100"], "CURVATURES", (0.01, 100.0)), (["--start=-10,10"], "START", (-10.0, 10.0)),
+    (["--start", "0,1"], "START", (0.0, 1.0)), (["--steps", "3"], "STEPS", 3), (["--steps", "1000"], "STEPS", 1000),
+    (["--gd-lr", "0.0001"], "GD_LR", 0.0001), (["--gd-lr", "10"], "GD_LR", 10.0),
+    (["--momentum-lr", "10"], "MOMENTUM_LR", 10.0), (["--momentum", "0"], "MOMENTUM", 0.0),
+    (["--adam-lr", "0.0001"], "ADAM_LR", 0.0001), (["--network-lr", "1"], "NETWORK_LR", 1.0),
+    (["--steps", "10"], "FRAMES", 11), (["--frames", "2"], "FRAMES", 2), (["--steps", "59"], "FRAMES", 60),
+    (["--steps", "1000", "--frames", "1001"], "FRAMES", 1001), (["--seed", str(2**63 - 1)], "SEED", 2**63 - 1),
+])
+def test_every_limit_itself_is_accepted(apply, argv, name, value):
+    settings = apply(argv)
+    assert settings[name] == value and type(settings[name]) is type(value)
+
+
+BAD_INPUTS = [
+    (["--curvatures", "0,4"], "--curvatures"), (["--curvatures", "0.2"], "--curvatures"),
+    (["--curvatures", "0.2,4,1"], "--curvatures"), (["--curvatures", "101,1"], "--curvatures"),
+    (["--start", "0,0"], "--start"), (["--start", "11,0"], "--start"), (["--start", "a,1"], "--start"),
+    (["--steps", "2"], "--steps"), (["--steps", "1001"], "--steps"), (["--gd-lr", "0"], "--gd-lr"),
+    (["--gd-lr", "11"], "--gd-lr"), (["--momentum-lr", "nan"], "--momentum-lr"), (["--momentum", "1"], "--momentum"),
+    (["--adam-lr", "-1"], "--adam-lr"), (["--network-lr", "2"], "--network-lr"), (["--epochs", "0"], "--epochs"),
+    (["--frames", "1"], "--frames"), (["--steps", "10", "--frames", "12"], "--frames"), (["--seed", "-1"], "--seed"),
+    (["--device", "gpu"], "--device"),
+]
+
+
+@pytest.mark.parametrize("argv, flag", BAD_INPUTS)
+def test_bad_input_is_a_usage_error_naming_the_flag(argv, flag):
+    status, out, err = terminal(argv)
+    assert status == 2 and out == "" and "Traceback" not in err and flag in err.strip().splitlines()[-1]
+
+
+def test_a_notebook_takes_whole_numbers_and_refuses_the_minimum_as_a_start(apply):
+    settings = apply(in_a_kernel=True, CURVATURES=(1, 4), START=(-4, 1), GD_LR=1, STEPS=10)
+    assert settings["CURVATURES"] == (1.0, 4.0) and all(type(a) is float for a in settings["CURVATURES"])
+    assert type(settings["GD_LR"]) is float and settings["FRAMES"] == 11
+    with pytest.raises(_flags.SettingError, match="--start: must not be the minimum"):
+        apply(in_a_kernel=True, START=(0, 0))
+
+
+def test_help_gives_every_flag_its_default():
+    status, text, _ = terminal(["--help"])
+    flat = " ".join(text.split())
+    assert status == 0 and flat.startswith("usage:")
+    for default in ("(default: 0.2,4.0)", "(default: -4.5,1.0)", "(default: 150)", "(default: the best, 2/(A+B))",
+                    "(default: 0.1)", "(default: 0.001)", "(default: 60, or steps+1 if that is fewer)",
+                    "--device {auto,cpu,cuda}", "--no-plots"):
+        assert default in flat
+    status, _, err = terminal(["--device", "tpu"])
+    assert status == 2 and "--device: invalid choice: 'tpu'" in err
+
+
+def test_json_and_quiet_print_one_line():
+    status, out, err = terminal(["--json", "--quiet", *QUICK])
+    assert status == 0 and err == "" and len(out.splitlines()) == 1
+    report = json.loads(out)
+    assert report["outputs"] == [] and [run["optimizer"] for run in report["valley"]["runs"]] == [
+        "gradient descent", "momentum", "SimpleAdam"]
+
+
+def test_chosen_settings_are_printed_without_the_best_label(other_run):
+    _, printed, _ = other_run
+    assert printed.splitlines()[:2] == [
+        "Part 1: the valley f(x, y) = 2*x^2 + 0.1*y^2, curvatures 0.2 and 4, condition number 20",
+        "  gradient descent: lr 0.3; formula max|1 - lr*lambda| = 0.940000; at the best lr, (kappa-1)/(kappa+1) = "
+        f"{GD_RATE:.6f}"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_training_shows_its_progress_on_a_terminal_only(adam_lesson, monkeypatch, capsys):
+    model = adam_lesson.common.new_network(0)
+    adam_lesson.train(model, adam_lesson.SimpleAdam(model.parameters()), 1, "SimpleAdam")
+    assert capsys.readouterr().out == ""  # piped, or in the tests: nothing
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    adam_lesson.train(model, adam_lesson.SimpleAdam(model.parameters()), 2, "SimpleAdam")
+    assert screen.getvalue() == "".join(f"\rSimpleAdam: epoch {epoch} of 2\033[K" for epoch in (1, 2)) + "\r\033[K"
+
+
+def test_part_2_says_what_trains_for_how_long(end_to_end, other_run):
+    assert "\nPart 2: SimpleAdam(lr=0.001) trains Test_Conv with stage 1's loop, 2 epochs\n" in \
+        end_to_end["stage4"].result().stdout
+    assert "\nPart 2: SimpleAdam(lr=0.01) trains Test_Conv with stage 1's loop, 1 epoch\n" in other_run[1]
+
+
+def test_part_3_prints_each_forms_differences(end_to_end):
+    out = end_to_end["stage4"].result().stdout
+    textbook = last_json_line(out)["textbook"]
+    assert ("\nPart 3: Adam in other forms against SimpleAdam: the largest difference in the final weights, "
+            "and anywhere along the valley path\n") in out
+    for name, form in textbook.items():
+        line = f"  {name:<14} network weights (float32): DIFFERENT (largest difference " \
+               f"{form['network_max_abs_diff']:.3g}); valley path (float64): {form['valley_max_abs_diff']:.3g}\n"
+        assert line in out
+
+
+def test_a_start_on_the_y_axis_is_at_x_0_from_step_0():
+    _, printed = lesson("--start", "0,1", *QUICK)
+    assert "  it first reaches x = 0 at step 0\n" in printed
+
+
+def test_the_pictures_go_to_a_new_folder_and_an_unwritable_one_exits_1(tmp_path):
+    new = tmp_path / "new" / "pictures"
+    status, _, err = terminal(["--out-dir", new, "--steps", "3", "--frames", "2", "--epochs", "1"])
+    assert status == 0 and err == "" and sorted(p.name for p in new.iterdir()) == ["04_distances.png", "04_valley.gif"]
+    (tmp_path / "file").write_text("")
+    status, _, err = terminal(["--out-dir", tmp_path / "file" / "pictures", "--steps", "3", "--epochs", "1"])
+    assert status == 1 and err.count("\n") == 1
+    assert err.startswith("04_adam_by_hand.py: error: cannot create --out-dir ")
+
+
+def test_the_contour_through_the_start_is_drawn():
+    """The valley's contour levels are fractions of f at the start, worked out here; 1.0 is the start's own."""
+    start = torch.tensor([[-3.0, -0.5]], dtype=torch.float64)  # y**2 differs from y**3 and from y here
+    _, axes = _figures.valley_frame((0.2, 4.0), {"a run": start})
+    level = (0.2 * 9 + 4.0 * 0.25) / 2
+    assert np.allclose(axes.collections[0].levels, level * np.array([0.002, 0.01, 0.05, 0.2, 0.5, 1.0, 1.5]))
+
+
+def test_the_frame_follows_a_run_only_while_it_is_nearer_than_twice_its_start():
+    run = torch.tensor([[1.0, 0.0], [-2.0, 0.0], [4.0, 0.0]], dtype=torch.float64)  # distances 1, 2, 4
+    _, axes = _figures.valley_frame((2.0, 2.0), {"a run": run})
+    # (1, 0) and the minimum (0, 0) make the box; 2, twice the start's distance, is out already; pad 8%
+    assert axes.get_xlim() == pytest.approx((-0.08, 1.08)) and axes.get_ylim() == pytest.approx((-0.08, 0.08))
