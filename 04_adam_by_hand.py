@@ -262,9 +262,10 @@ for name, edge, settings in (("gradient descent", gd_edge, {}),
 # and gives m̂ and v̂. The step is lr·m̂/(√v̂ + eps), where eps = 1e-8 only
 # keeps the division safe. At step 1, m̂/√v̂ is g/|g|, so the first step moves
 # each coordinate by lr, however steep its slope (a coordinate whose slope is
-# exactly 0 does not move); after it, |m̂/√v̂| stays at most
-# about 1: where the gradient keeps its size it stays near 1, where the
-# gradient shrinks v still remembers the larger ones, and the step shrinks.
+# exactly 0 does not move). After it, |m̂/√v̂| stays near 1 where the
+# gradient keeps its size, and shrinks where the gradient shrinks, as v still
+# remembers the larger ones. Only a gradient that suddenly grows can push it
+# past 1, and never past (1 − β₁)/√(1 − β₂) ≈ 3.2.
 #
 # To match `torch.optim.Adam` to the bit, `SimpleAdam` follows the order of
 # operations of Adam's single-tensor code in PyTorch (`_single_tensor_adam` in
@@ -484,9 +485,8 @@ for variant in (TextbookAdam, EpsInsideAdam):
 # Now Adam in the valley, from the same start as the other two. Its learning
 # rate follows from one rule: Adam's step is at most about lr per coordinate,
 # so from x = −4.5 it needs at least 4.5/lr steps to travel along the valley
-# to x = 0. lr = 0.1
-# makes that 45, under a third of the 150 steps, and leaves it the rest to get
-# there. No search: one rule, stated.
+# to x = 0. lr = 0.1 makes that 45, under a third of the 150 steps, and leaves
+# it the rest to get there. No search: one rule, stated.
 
 # %%
 first_move = (adam_run[1] - adam_run[0]).abs().tolist()
@@ -498,16 +498,16 @@ print(f"\nPart 4: SimpleAdam(lr={ADAM_LR:g}) in the valley from {START}: its fir
       f"{first_move[0]:.6g} and y by {first_move[1]:.6g}; no step moves a coordinate more than {largest_move:.6g}")
 if len(crossed):
     print(f"  it first reaches x = 0 at step {crossed[0].item()}")
-for step in sorted({STEPS // 3, 2 * STEPS // 3, STEPS}):  # Adam's steps are too short to fly off: all run
+for step in sorted({STEPS // 3, 2 * STEPS // 3, STEPS}):  # at most 3.2*lr a step: Adam never flies off
     print(f"  step {step}: distance to (0, 0) {adam_distances[step]:.3g}")
 print(f"  closest: {adam_distances[closest]:.3g} at step {closest}; gradient descent ends at "
       f"{distances(gd_run)[-1]:.3g}, momentum at {distances(momentum_run)[-1]:.3g}")
 
 # %% [markdown]
 # Adam's first step is lr, to within eps, in each coordinate whose slope is
-# not 0, however steep the slope: m̂/√v̂ = g/|g| at step 1. Then it slows down, as the gradient shrinks
-# while v remembers the larger ones: it takes more steps than the 45 of the
-# rule to reach x = 0. Near the bottom its steps do not shrink with the slope
+# not 0, however steep the slope: m̂/√v̂ = g/|g| at step 1. Then it slows
+# down, as the gradient shrinks while v remembers the larger ones: it takes
+# more steps than the 45 of the rule to reach x = 0. Near the bottom its steps do not shrink with the slope
 # as the others' do, so it overshoots, turns and overshoots again: its
 # distance goes down and up (the dips and bumps of the plot below).
 #
