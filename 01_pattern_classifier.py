@@ -26,7 +26,7 @@ EPOCHS = 2  # passes over the 40 training samples
 LR = 0.001  # SGD's learning rate
 MOMENTUM = 0.9  # SGD's momentum: the share of the last step that each step keeps
 ORDER = "sequential"  # the article's: A at scales 0..19, then B at 0..19; or "shuffled", anew each epoch
-SEED = 0  # draws the initial weights and the shuffle; seed 0 is a run that learns
+SEED = 0  # draws the initial weights and the shuffle; with the other values here, seed 0 learns
 SWEEP = 100  # beyond the article: seeds 0..SWEEP-1 trained in both orders; 0 skips the sweep
 DEVICE = "auto"  # "cpu", "cuda", or "auto": cuda where there is one
 OUT_DIR = "outputs"  # the pictures go to this folder, beside the lessons
@@ -41,7 +41,7 @@ _flags.apply("01_pattern_classifier", globals())
 #
 # The lesson uses PyTorch, and files of this folder: `_flags`, `_cli` and
 # `_figures` read the settings, print, save and draw (machinery, skip them);
-# `common` holds what lessons 01 and 03 share: the patterns, the network and
+# `common` holds what the lessons share, among it the patterns, the network and
 # the data sets. Open `common.py` now, beside this lesson: the next cells use it.
 
 # %%
@@ -84,16 +84,18 @@ print(model)
 # same input doubled and a very different one, and hoped to read the distance
 # between their outputs as a verdict: "same" or "different". Here the same test
 # with A, 10*A and B shows why that cannot work: a network without bias
-# multiplies its outputs by the input's scale, so A and 10*A, the same pattern,
-# lie farther apart than A and B. The predicted class can say "same": scaling
+# multiplies its outputs by the input's scale, so the outputs for 10*A lie 9
+# times as far from those for A as A's lie from 0, whatever the pattern: a
+# distance measures the scale as much as the pattern. The lines below measure
+# both distances for this network. The predicted class can say "same": scaling
 # all four logits alike leaves the largest one the largest.
 
 # %%
 def show_outputs(model, which):
     """Distances between the outputs for A, 10*A and B, and the class predicted for each."""
     inputs = torch.cat([common.pattern_a(1), common.pattern_a(10), common.pattern_b(1)])
-    with torch.no_grad():
-        outputs = model(inputs.to(next(model.parameters()).device))
+    with torch.no_grad():  # in float64: squared, a trained network's outputs can pass float32's largest number
+        outputs = copy.deepcopy(model).double()(inputs.double().to(next(model.parameters()).device))
     out_a, out_10a, out_b = outputs
     same, different = F.mse_loss(out_a, out_10a).item(), F.mse_loss(out_a, out_b).item()
     predicted = outputs.argmax(dim=1).tolist()  # the class of each input: its largest output
@@ -140,13 +142,16 @@ print(f"\nMeasured on {len(training_labels)} training samples and {len(test_labe
 before = show_evaluation("Before training", model)
 
 # %% [markdown]
-# Always guessing A, or always B, gets 50% of the test set right; the
-# untrained network gets less.
-# The next lines count, for the noisy copies of each pattern, the class the
-# network gives them. With seed 0 it calls every A class 1 (wrong) and most B
+# Always guessing A, or always B, gets 50% of the test set right. An untrained
+# network's classes follow from its random filters, not from the patterns, so
+# its score is luck: with seed 0 it calls every A class 1 (wrong) and most B
 # class 1 (right), but the noise sends 23 of the 80 noisy B to class 3: 57
-# right answers of 160, 35.6%. An untrained network's classes follow from its
-# random filters, not from the patterns.
+# right answers of 160, 35.6%, below guessing. Other seeds draw other filters:
+# many score 0% (`--seed 2` puts every input in class 3, a class no sample
+# has), and some score above 50%. With `--seed 203` the untrained network
+# scores 100%: its random filters happen to tell A from B already. The next
+# lines count, for the noisy copies of each pattern, the class the network
+# gives them, then compare this run's score with guessing.
 
 # %%
 def count_test_classes(model):
@@ -160,7 +165,17 @@ def count_test_classes(model):
     return counts
 
 
+def compare_with_guessing(test_accuracy):
+    """Say where an untrained network's test accuracy lies against the 50% of always guessing one pattern."""
+    if test_accuracy == 50.0:
+        verdict = "what always guessing one pattern gets"
+    else:
+        verdict = f"{'above' if test_accuracy > 50.0 else 'below'} the 50% of always guessing one pattern"
+    print(f"  -> {test_accuracy:.1f}% right before any training: {verdict}, by the luck of the initial weights")
+
+
 test_classes_before = count_test_classes(model)
+compare_with_guessing(before["test_accuracy"])
 
 # %% [markdown]
 # Training shows the network one sample per step, 40 steps an epoch. In the
@@ -211,9 +226,11 @@ def train(model, optimizer, epochs=EPOCHS, order=ORDER, seed=SEED, verbose=True)
 # %% [markdown]
 # The article trains with SGD and *momentum*: each step moves the weights by
 # the learning rate times a velocity, the sum of all past gradients, each
-# multiplied by 0.9 (kept at 90%) once per step since. Step 1 is pattern A at
-# scale 0, all zeros: all four logits are 0, so the loss is ln 4 = 1.386294,
-# whatever the weights.
+# multiplied by the momentum (0.9: kept at 90%) once per step since. In the
+# article's order, step 1 takes pattern A at scale 0, all zeros: all four logits
+# are 0, the softmax gives each class 1/4, and the loss is -ln(1/4) = ln 4 =
+# 1.386294, whatever the weights. Shuffled, step 1 takes whichever sample the
+# shuffle put first, and its loss depends on the initial weights.
 
 # %%
 optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
@@ -222,18 +239,37 @@ print(f"\nTraining: {EPOCHS} epoch{'' if EPOCHS == 1 else 's'} x 40 samples ({OR
 losses = train(model, optimizer, EPOCHS, ORDER, SEED)
 
 # %% [markdown]
-# The printed losses jump about. Which step cost the most, and what did it see?
+# Two steps to look at: the first, and the one that cost the most. Which
+# sample did each take? A sample is A or B at a scale 0..19; at scale 0 both
+# are all zeros.
 
 # %%
+def sample_taken(t, order, seed):
+    """The sample that step t (counting from 0) took, in words: "A at scale 7"."""
+    epoch, step = divmod(t, 40)
+    sample = sample_order(40, epoch + 1, order, seed)[epoch][step]
+    return f"{'AB'[sample // 20]} at scale {sample % 20}"
+
+
+def show_first_loss(losses, order, seed):
+    """Say which sample step 1 took, and why its loss is what it is."""
+    sample = sample_taken(0, order, seed)
+    if sample.endswith(" at scale 0"):
+        print(f"  step 1 took {sample}, an all-zero input: four logits of 0, so its loss is ln 4 = "
+              f"{losses[0]:.7g}, whatever the weights")
+    else:
+        print(f"  step 1 took {sample}: its loss, {losses[0]:.7g}, comes from the initial weights "
+              "(only an all-zero input costs ln 4 whatever they are)")
+
+
 def show_highest_loss(losses, order, seed):
     """Name the step with the highest loss, and the sample it took."""
     peak = max(range(len(losses)), key=lambda t: losses[t])
     epoch, step = divmod(peak, 40)
-    sample = sample_order(40, epoch + 1, order, seed)[epoch][step]
-    pattern, scale = "AB"[sample // 20], sample % 20
-    print(f"  highest loss {losses[peak]:.4g} at epoch {epoch + 1}, step {step + 1}: {pattern} at scale {scale}")
+    print(f"  highest loss {losses[peak]:.4g} at epoch {epoch + 1}, step {step + 1}: {sample_taken(peak, order, seed)}")
 
 
+show_first_loss(losses, ORDER, SEED)
 show_highest_loss(losses, ORDER, SEED)
 
 # %% [markdown]
@@ -245,7 +281,8 @@ outputs_after = show_outputs(model, "trained")
 
 # %% [markdown]
 # The loss at every step, in a picture. `_figures.py` adds the decorations:
-# the dashed ln 4 line, the shading of pattern B's steps, the legend.
+# the dashed ln 4 line, in the article's order the shading of pattern B's
+# steps, and the legend.
 
 # %%
 if PLOTS:
@@ -255,14 +292,15 @@ if PLOTS:
     _cli.show_pictures([_figures.stage1_losses(losses, 40, ORDER, OUT_DIR / "01_loss.png")])
 
 # %% [markdown]
-# **What to look at:** step 1's loss is ln 4 (the dashed line): an all-zero
-# input gives four logits of 0, the softmax gives each class 1/4, and the
-# cross-entropy is -ln(1/4). Then the loss jumps after every switch of pattern:
-# up after the samples turn to B (shaded, from steps 21 and 61), and highest
-# after epoch 2 returns to A, 11.03 at epoch 2, step 8, as the output says. Two
-# things make a peak: momentum, which carries the weights on past what the
-# other pattern needs, and the sample's scale, since a network without bias
-# multiplies its logits, and so the cost of a wrong answer, by it.
+# **What to look at:** in the article's order, step 1's loss is ln 4 (the
+# dashed line), the cost of the all-zero input; shuffled, it is wherever the
+# first sample puts it, as the line above says. In the default run (the
+# article's settings) the loss jumps after every switch of pattern: up after
+# the samples turn to B (shaded, from steps 21 and 61), and highest after epoch
+# 2 returns to A, 11.03 at epoch 2, step 8, as the output says. Two things make
+# a peak: momentum, which carries the weights on past what the other pattern
+# needs, and the sample's scale, since a network without bias multiplies its
+# logits, and so the cost of a wrong answer, by it.
 
 # %% [markdown]
 # The four learned filters, beside the two patterns. Each filter's logit for A
@@ -276,13 +314,14 @@ if PLOTS:
 # %% [markdown]
 # **What to look at:** in the pattern panels black is 1 and white 0. Each
 # filter gives one logit: filter 0 scores class 0 (A), filter 1 class 1 (B),
-# and filters 2 and 3 score classes that no sample has. The cross-entropy
-# lowers the logit of every wrong class at every step (but those of an
+# and filters 2 and 3 score classes that no sample has. The gradient of the
+# cross-entropy pushes down the logit of every wrong class (but those of an
 # all-zero input, which no weight can change), and classes 2 and 3 are wrong
-# for every sample, so training pushes theirs down, below zero for both
-# patterns here. Filter 1 is red (positive) on the cells that only B has,
-# columns 0 and 2 of the top and bottom rows, and filter 0 is blue there: those
-# four cells vote for B and against A.
+# for every sample, so training pushes theirs down. In the default run they end
+# below zero for both patterns, filter 1 is red (positive) on the cells that
+# only B has, columns 0 and 2 of the top and bottom rows, and filter 0 is blue
+# there: those four cells vote for B and against A. The titles give your run's
+# logits.
 
 # %% [markdown]
 # ## Beyond the article: was it luck?
@@ -298,9 +337,7 @@ if PLOTS:
 # dimension, as a loop over the runs would. No run's loss depends on another's
 # weights, so the sum of the R losses gives each run its own gradient, and SGD
 # updates each number on its own: each run ends where a separate run of `train`
-# ends, up to rounding (vmap adds the products of a filter in another order:
-# the weights differ by up to about 1e-7). `tests/test_pattern_classifier.py`
-# checks that the counts agree with separate runs of `train`.
+# ends, up to rounding. The sweep checks that on its first seeds, below.
 
 # %%
 from torch.func import functional_call, stack_module_state, vmap
@@ -365,14 +402,15 @@ def run_accuracies(weights, inputs, labels):
     return [100.0 * c / len(labels) for c in correct]
 
 # %% [markdown]
-# Each order's runs, trained, and their training and test accuracies.
+# Each order's runs, trained, their weights, and their training and test accuracies.
 
 # %%
 if SWEEP:
     results = {}
     for order in ORDERS:
         weights = train_many(networks, order)
-        results[order] = {"train_accuracy": run_accuracies(weights, *common.classifiable_training_set()),
+        results[order] = {"weights": weights,
+                          "train_accuracy": run_accuracies(weights, *common.classifiable_training_set()),
                           "test_accuracy": run_accuracies(weights, test_inputs, test_labels)}
     _cli.end_progress()
 
@@ -431,28 +469,75 @@ def summarize(result, order):
             "mean_test_accuracy": mean, "mean_test_accuracy_95ci": list(interval) if interval else None}
 
 
+# %% [markdown]
+# Does the sweep train each seed as `train` would? The check trains its first
+# seeds again, one network at a time with `train`, and compares their
+# accuracies and weights. The weights need not agree to the last bit: float32
+# keeps 24 binary digits, so the gap between neighbouring float32 numbers, a
+# *float32 step*, is about 6e-8 near 0.9. vmap computes the same sums of
+# products, but not always in the same order; each addition rounds, and
+# momentum carries a rounding on. A difference of a few float32 steps is
+# rounding, not another run; it changes a count only where a run sits right on
+# the edge of a decision.
+
+# %%
+CHECKED_SEEDS = 3  # the first seeds of the sweep, trained again one at a time
+
+
+def check_against_train(result, order):
+    """Train the sweep's first seeds alone with `train`; print whether their accuracies agree, and how far
+    their weights lie from the sweep's."""
+    seeds = range(min(CHECKED_SEEDS, len(result["train_accuracy"])))
+    swept = result["weights"]["conv.weight"][: len(seeds)]
+    different, largest = [], 0.0
+    for seed in seeds:
+        model = common.new_network(seed, DEVICE)
+        optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+        train(model, optimizer, EPOCHS, order, seed, verbose=False)
+        alone = common.evaluate(model)
+        if (alone["train_accuracy"], alone["test_accuracy"]) != (result["train_accuracy"][seed],
+                                                                 result["test_accuracy"][seed]):
+            different.append(str(seed))
+        largest = max(largest, (model.conv.weight.detach().double() - swept[seed].double()).abs().max().item())
+    top = swept.abs().max()
+    step = (torch.nextafter(top, torch.tensor(math.inf)) - top).item()  # the gap to the next float32 number
+    verdict = f"DIFFERENT accuracies for seed {', '.join(different)}" if different else "the same accuracies"
+    which = f"seeds 0..{len(seeds) - 1}" if len(seeds) > 1 else "seed 0"
+    steps = f"{largest / step:.3g} float32 step{'' if largest == step else 's'}"
+    print(f"{'':18}{which} trained alone by train(): {verdict}; weights apart by up to {largest:.3g}, "
+          f"{steps} at {top.item():.3g}")
+    return {"seeds": len(seeds), "same_accuracies": not different, "largest_weight_difference": largest}
+
+# %% [markdown]
+# The sweep's counts, order by order, each followed by its check.
+
+# %%
 if SWEEP:
     print(f"\nThe sweep: seeds 0..{SWEEP - 1}, each trained in both orders")
     for order in ORDERS:
         results[order]["summary"] = summarize(results[order], order)
+        results[order]["check"] = check_against_train(results[order], order)
 
 # %% [markdown]
-# One dot per run, in a picture (`_figures.py` jitters the dots sideways and
-# colours them).
+# One dot per run, in a picture: each order in two panels, the runs at exactly
+# 100% test accuracy in a strip above the others (`_figures.py` draws them).
 
 # %%
 if PLOTS and SWEEP:
     _cli.show_pictures([_figures.stage1_sweep(results, ORDERS, OUT_DIR / "01_sweep.png")])
 
 # %% [markdown]
-# **What to look at:** one dot per run, its height the run's test accuracy, its
-# colour whether it learned its training set. In the article's order 77 of 100
-# runs learn it. The 23 red runs score 50.62% to 71.88%: they call most inputs
-# of one pattern by the other's class. Most green runs sit near 100%, yet 51 of
-# the 77 lie below it, down to 78.12%: they classify every training sample
-# right, but their margins are so thin that noise flips some decisions. A
-# training accuracy is no test accuracy. Shuffled every epoch, the usual
-# practice, all 100 runs learn, and all but one score 100% on the test set.
+# **What to look at:** one dot per run, at its seed; its height is the run's
+# test accuracy, its colour whether it learned its training set. Each panel's
+# title counts its dots, so the printed counts can be checked by eye. In the
+# default run (seeds 0..99, the article's settings), in the article's order 77
+# of 100 runs learn it: 26 green dots in the 100% strip, and 51 of the 77 below
+# it, most of them just below, down to 78.12%. Those 51 classify every training
+# sample right, but their margins are so thin that noise flips some decisions:
+# a training accuracy is no test accuracy. The 23 red runs score 50.62% to
+# 71.88%: they call most inputs of one pattern by the other's class. Shuffled
+# every epoch, the usual practice, all 100 runs learn, and all but one score
+# 100% on the test set.
 
 # %% [markdown]
 # In a terminal, `--json` prints the results as one JSON object on the last line.

@@ -4,7 +4,8 @@
 # The article's stage first: x starts at 1.0 and takes 800 steps with a learning rate of 0.01,
 # each one against the slope that autograd computes, and the run becomes a GIF.
 # The closed form x_n = x0 * (1 - 2*lr)^n checks the run. Then, beyond the
-# article, four learning rates side by side: slow, fast, oscillating, diverging.
+# article, several learning rates side by side (by default four: slow, fast,
+# oscillating, diverging).
 #
 # Run it: `python 02_gd_parabola_anim.py` (it writes outputs/02_gd_parabola.gif
 # and outputs/02_learning_rates.gif).
@@ -85,10 +86,23 @@ def descend(x0, lr, steps):
 # %% [markdown]
 # The article's run, and a table of x, f(x) and the slope: every step of a
 # short run, about ten steps of a long one. The slope is always 2x, so the
-# steps shrink as x does.
+# steps shrink as x does. Once |x| is below about 2.6e-23, f(x) = x² reads 0
+# although x does not: x² is then no more than half of float32's smallest
+# number above 0, 1.4e-45, and float32 rounds it to 0 (it *underflows*). The
+# table says so below itself when that happens.
 
 # %%
 SHOW_EVERY_STEP_UP_TO = 20  # a longer run shows about ten of its steps
+
+
+def underflow_note(history):
+    """Where f(x) = x^2 first reads 0 while x does not: float32 rounds an x^2 of 2^-150 or less to 0."""
+    step = next((n for n, (x, y) in enumerate(zip(history["x"], history["f"])) if y == 0 and x != 0), None)
+    if step is None:
+        return ""
+    x = history["x"][step]
+    return (f"f(x) first reads 0 at step {step}, where x = {x:.3g} is not 0: x^2 = {x * x:.2g} is no more than half "
+            "of float32's smallest number, 1.4e-45, so float32 rounds it to 0")
 
 
 def show_descent(history, lr):
@@ -100,6 +114,8 @@ def show_descent(history, lr):
     every = 1 if steps_done <= SHOW_EVERY_STEP_UP_TO else steps_done // 8
     for step in sorted({*range(0, steps_done + 1, every), steps_done}):
         print(f"  {step:>6}  {xs[step]:>13.6g}  {history['f'][step]:>13.6g}  {history['slope'][step]:>13.6g}")
+    if underflow_note(history):
+        print(f"  {underflow_note(history)}")
 
 
 history = descend(X0, LR, STEPS)
@@ -137,12 +153,21 @@ def with_note(text, note):
 print(with_note(f"Behaviour: {behaviour(history['x'], STEPS)}", stop_note(history["x"], STEPS)))
 
 # %% [markdown]
-# ## The closed form, and float32's floor
+# ## The closed form, and float32's limits
 #
 # The slope of x² is 2x, so one step is x - lr * 2x = (1 - 2*lr) * x: every
 # step multiplies x by the same factor, and n steps by that factor to the n.
 # That closed form, x0 * (1 - 2*lr)^n, checks the run: float32 keeps about 7
 # significant digits, and rounds once or twice a step.
+#
+# Those 7 digits hold lr too: the run uses lr as float32 holds it (0.01 is
+# 0.0099999998 there). That moves only the last digits, except where it
+# changes the factor's kind: an lr a few hundred-millionths from 0.5 becomes
+# exactly 0.5, and one that near 1 becomes exactly 1 (x then lands on 0 at
+# the first step, or flips to exactly -x at every step). And a step smaller
+# than half the gap between x and the next float32 number toward 0 is lost:
+# x - lr * 2x rounds back to x, and x stalls. With lr below about 1.5e-8 that
+# happens at every x down to 1.2e-38 (the gap there is 6e-8 to 1.2e-7 of x).
 #
 # Float32 has a floor, too. Below about 1.2e-38 its numbers are *subnormal*:
 # evenly spaced, 1.4e-45 apart, down to the smallest above 0, 1.4e-45. Down
@@ -152,35 +177,25 @@ print(with_note(f"Behaviour: {behaviour(history['x'], STEPS)}", stop_note(histor
 # 1.4e-45). A step that rounds to twice x sends x to -x and back: |x| stalls
 # (lr 0.9). A step that rounds to all of x lands on 0 (lr 0.6 at x = 1.4e-45:
 # the step is 1.2 of 1.4e-45, which rounds to 1.4e-45). From 1.4e-45 itself the
-# step is 2*lr of 1.4e-45: lr between 0.25 and 0.75 reaches 0, any other lr
-# stalls. At exactly 0.25 or 0.75 the step is a tie, which rounds to the even
-# neighbour (0, or twice x), so x stalls there too.
+# step is 2*lr of 1.4e-45: lr between 0.25 and 0.75 reaches 0; below 0.25, or
+# from 0.75 to 1.25, |x| stalls; above 1.25 it grows. At exactly 0.25, 0.75 or
+# 1.25 the step is a tie, which rounds to the even neighbour (0, or twice x),
+# so x stalls there too. Each run's line says when one of these decided how
+# it ended.
 
 # %%
 FLOAT32_TINY = torch.finfo(torch.float32).tiny  # below it, float32's numbers are subnormal
 SMALLEST = 2.0**-149  # float32's smallest number above 0, about 1.4e-45
 
 
-def floor_note(xs, lr):
-    """How a run ended on float32's floor: at exactly 0, or stalled among the subnormal numbers; '' if neither."""
-    if xs[-1] == 0 and xs[0] != 0 and lr != 0.5:
-        last = xs[xs.index(0.0) - 1]  # x before the step that reached 0
-        return (f"reached exactly 0 at step {xs.index(0.0)}, while the closed form is not 0: there "
-                f"{step_rounding(last, lr)}, all of x")  # the step took x to 0
-    expected = common.parabola_closed_form(xs[0], lr, len(xs) - 1)
-    stuck = len(xs) > 1 and abs(xs[-1]) == abs(xs[-2]) and abs(expected) < abs(xs[-1])
-    if not (stuck and 0 < abs(xs[-1]) < FLOAT32_TINY):
-        return ""
-    since = next((n for n in range(len(xs) - 1, 0, -1) if abs(xs[n - 1]) != abs(xs[-1])), 0)
-    return (f"|x| stalled at {abs(xs[-1]):.2g} from step {since}: among float32's subnormal numbers, "
-            f"1.4e-45 apart, {step_rounding(xs[-1], lr)}")
+def as_float32(value):
+    return torch.tensor(value, dtype=torch.float32).item()
 
 
-def step_rounding(x, lr):
+def step_rounding(x, lr32):
     """What float32 makes of the step lr * 2x at a subnormal x, in steps of the smallest number."""
-    lr32 = torch.tensor(lr, dtype=torch.float32)  # the step uses lr as float32 holds it
-    exact = 2 * lr32.item() * abs(x) / SMALLEST
-    rounded = (lr32 * torch.tensor(2 * abs(x))).item() / SMALLEST  # 2x is exact: only the product rounds
+    exact = 2 * lr32 * abs(x) / SMALLEST  # float64 holds lr32 * 2x exactly
+    rounded = (torch.tensor(lr32) * torch.tensor(2 * abs(x))).item() / SMALLEST  # 2x is exact: the product rounds
     tie = ", a tie, which goes to the even neighbour," if exact % 1 == 0.5 else ""
     shown = "0, so x stays" if rounded == 0 else f"{rounded:g} x 1.4e-45"
     if rounded == 2 * abs(x) / SMALLEST:
@@ -189,20 +204,59 @@ def step_rounding(x, lr):
 
 
 # %% [markdown]
+# Each run's note says what float32 did at the end of the run, where the
+# closed form says otherwise: x landed on exactly 0, lr as float32 holds it
+# changed the factor's kind, or |x| stalled for good, and which rounding
+# stalled it. Where float32 did not decide how a run ended, there is no note.
+
+# %%
+def stall_note(xs, lr32):
+    """How float32 stalled |x| for good, where the closed form moves it on; '' if it did not."""
+    x = abs(xs[-1])
+    if len(xs) < 2 or abs(xs[-2]) != x or x == 0 or lr32 in (0, 1):  # lr 0 and 1: the closed form stays too
+        return ""
+    since = next((n for n in range(len(xs) - 1, 0, -1) if abs(xs[n - 1]) != x), 0)
+    if x < FLOAT32_TINY:
+        return (f"|x| stalled at {x:.2g} from step {since}: among float32's subnormal numbers, "
+                f"1.4e-45 apart, {step_rounding(x, lr32)}")
+    gap = x - np.nextafter(np.float32(x), np.float32(0)).item()  # to the next float32 number toward 0
+    return (f"x stalled at {xs[-1]:.6g} from step {since}: the step lr*2x = {lr32 * 2 * x:.3g} is at most half "
+            f"the gap between x and the next float32 number toward 0, {gap:.3g}, so x - lr*2x rounds back to x")
+
+
+def float32_note(xs, lr):
+    """Where float32, not the closed form, decided how a run ended: how; '' where it did not."""
+    lr32 = as_float32(lr)  # the lr the run multiplies by
+    if xs[0] == 0:
+        return ""
+    if xs[-1] == 0 and lr != 0.5:  # the closed form is not 0
+        n = xs.index(0.0)
+        if lr32 == 0.5:
+            return f"reached exactly 0 at step 1: float32 holds lr = {lr!r} as 0.5, and 1 - 2*lr = 0"
+        return (f"reached exactly 0 at step {n}, while the closed form is not 0: there "
+                f"{step_rounding(xs[n - 1], lr32)}, all of x")  # the step took x to 0
+    if lr32 == 1 != lr:
+        return f"float32 holds lr = {lr!r} as 1, so every step takes x to exactly -x"
+    return stall_note(xs, lr32)
+
+
+# %% [markdown]
 # The check compares the run with the closed form and says what the
 # difference means. Where the closed form is smaller than float64's own
-# smallest number, about 4.9e-324, float64 rounds it to 0 as well; the check
-# then works it out with logarithms.
+# smallest number, about 4.9e-324, float64 rounds it to 0 as well; where
+# (1 - 2*lr)^n is past float64's largest number, about 1.8e308, float64
+# overflows to infinity. The check then works it out with logarithms.
 
 # %%
 def closed_form_text(x0, lr, n):
-    """x0 * (1 - 2*lr)^n as text, worked out with logarithms where float64 rounds it to 0."""
+    """x0 * (1 - 2*lr)^n as text, worked out with logarithms where float64 rounds it to 0 or overflows."""
     value = common.parabola_closed_form(x0, lr, n)
-    if value != 0 or x0 == 0 or lr == 0.5:
+    if math.isfinite(value) and (value != 0 or x0 == 0 or lr == 0.5):
         return f"{value:.9g}"
     log10 = math.log10(abs(x0)) + n * math.log10(abs(1 - 2 * lr))
     sign = "-" if (x0 < 0) != (1 - 2 * lr < 0 and n % 2 == 1) else ""
-    return f"{sign}{10 ** (log10 % 1):.2f}e{math.floor(log10)} (below float64's smallest number: by logarithms)"
+    why = "below float64's smallest number" if value == 0 else "float64 overflows on the way"
+    return f"{sign}{10 ** (log10 % 1):.2f}e{math.floor(log10)} ({why}: by logarithms)"
 
 
 def check_against_closed_form(xs, lr):
@@ -211,17 +265,18 @@ def check_against_closed_form(xs, lr):
     expected = common.parabola_closed_form(xs[0], lr, steps_done)
     print(f"Closed form after {steps_done} steps: x0 * (1 - 2*lr)^n = {closed_form_text(xs[0], lr, steps_done)}; "
           f"measured {measured:.9g}")
-    if floor_note(xs, lr):
-        print(f"  {floor_note(xs, lr)}")
+    if float32_note(xs, lr):
+        print(f"  {float32_note(xs, lr)}")
     elif measured == expected:
         print("  exactly equal: no rounding error at all")
     elif expected != 0:
+        held = f"holds lr as {as_float32(lr):.9g}, and " if as_float32(lr) != lr else ""
         subnormal = f"; below {FLOAT32_TINY:.3g} float32 keeps fewer digits" if abs(expected) < FLOAT32_TINY else ""
         print(f"  relative difference {abs(measured - expected) / abs(expected):.2e} "
-              f"(float32 rounds once or twice a step{subnormal})")
+              f"(float32 {held}rounds once or twice a step{subnormal})")
     else:  # the exact value is 0, so the whole of x is the error
         print(f"  absolute difference {abs(measured):.2e}")
-    return expected
+    return expected if math.isfinite(expected) else None  # JSON has no infinity
 
 
 expected = check_against_closed_form(history["x"], LR)
@@ -264,6 +319,21 @@ def draw_panel(axes, panel):
 # calls it once per frame.
 
 # %%
+def caption(panel, step):
+    """A panel's caption at `step`: on one line under a single panel, wrapped under narrow ones."""
+    history = panel["history"]
+    x, y, slope = history["x"][step], history["f"][step], history["slope"][step]
+    if panel["single"]:
+        text = f"step {step}:  x = {x:.3g}   f(x) = {y:.3g}   slope = {slope:.3g}"
+    else:
+        text = f"step {step}\nx = {x:.3g}, f(x) = {y:.3g}"
+    if y == 0 and x != 0:  # x² underflows: the table's note says why
+        text += f"\n(x² = {x * x:.2g} rounds to 0)"
+    if panel["stop_note"] and step == len(history["x"]) - 1:
+        text += "\n" + (panel["stop_note"] if panel["single"] else textwrap.fill(panel["stop_note"], 30))
+    return text
+
+
 def move_to_step(parts, panel, shown_steps):
     """Move one panel's parts to the last of `shown_steps`; return its caption."""
     history = panel["history"]
@@ -279,27 +349,15 @@ def move_to_step(parts, panel, shown_steps):
     return caption(panel, step)
 
 
-def caption(panel, step):
-    """A panel's caption at `step`: on one line under a single panel, wrapped under narrow ones."""
-    history = panel["history"]
-    x, y, slope = history["x"][step], history["f"][step], history["slope"][step]
-    if panel["single"]:
-        text = f"step {step}:  x = {x:.3g}   f(x) = {y:.3g}   slope = {slope:.3g}"
-    else:
-        text = f"step {step}\nx = {x:.3g}, f(x) = {y:.3g}"
-    if panel["stop_note"] and step == len(history["x"]) - 1:
-        text += "\n" + (panel["stop_note"] if panel["single"] else textwrap.fill(panel["stop_note"], 30))
-    return text
-
-
 # %% [markdown]
 # `animate` draws one panel per run and records a frame at each chosen step.
-# A GIF holds at most FRAMES frames: every step at first, when the point moves
-# fast, then fewer and fewer (`_gif.pick_frames`); a run of fewer steps shows
-# every position. `_gif.FrameRecorder` draws the still parts once and only the
-# moving parts per frame, where `FuncAnimation.save` redraws the whole figure
-# for every frame: `bench/stage2_speed.py` measures the recorder over 30 times
-# faster, and its file smaller.
+# A GIF holds at most FRAMES frames: one per step at first, as far as FRAMES
+# allows, where a converging point moves fast, then fewer and fewer
+# (`_gif.pick_frames`); a run of fewer steps shows every position.
+# `_gif.FrameRecorder` draws the still parts once and only the moving parts
+# per frame, where `FuncAnimation.save` redraws the whole figure for every
+# frame: `bench/stage2_speed.py` measures the recorder over 30 times faster,
+# and its file smaller.
 
 # %%
 def panel(title, history, steps, single):
@@ -338,11 +396,14 @@ if PLOTS:
 # **What to look at:** each step is proportional to the slope (the dashed
 # tangent), which shrinks with x, so the steps shrink as the point comes down
 # (the caption gives the step, x, f(x) and the slope).
-# In the inset, |x| on a log scale falls along a straight line: every step
-# multiplies x by the same 0.98. The GIF shows 120 of the 801 positions: one
-# frame per step up to step 77, so that you see the point slow down; after
-# that each frame jumps over more and more steps, and the point seems to speed
-# up again for a while (watch the caption's step number).
+# In the inset, |x| on a log scale follows a straight line: every step
+# multiplies x by the same factor, 1 - 2*lr, until float32's limits take over
+# (the lines above say where). The frames lie one step apart at first, as far
+# as FRAMES allows, then further and further apart. With the article's
+# settings, the factor is 0.98, and the GIF shows 120 of the 801 positions:
+# one frame per step up to step 77, so that you see the point slow down;
+# after that each frame jumps over more and more steps, and the point seems
+# to speed up again for a while (watch the caption's step number).
 
 # %% [markdown]
 # ## Beyond the article: what a learning rate does
@@ -350,18 +411,19 @@ if PLOTS:
 # The factor 1 - 2*lr tells the whole story: between 0 and 1 the point creeps
 # or hurries to the minimum; between -1 and 0 it jumps across the minimum at
 # every step and lands closer; below -1 it lands farther out every time. Each
-# run's line says how it ended: stopped as it diverged, or on float32's floor,
-# stalled or at exactly 0, as the closed form's section explains.
+# run's line says how it ended where that was not the closed form's doing:
+# stopped as it diverged, or where float32 decided (stalled, at exactly 0, or
+# with lr as float32 holds it), as the closed form's section explains.
 
 # %%
 def compare_learning_rates(lrs, x0, steps):
     """Descend from x0 with each learning rate; print what each run did; return their histories."""
     runs = [descend(x0, lr, steps) for lr in lrs]
-    print(f"Learning rates compared on f(x) = x^2 from x0 = {x0:g}, {steps} steps:")
+    print(f"Learning rates compared on f(x) = x^2 from x0 = {as_float32(x0):g}, {steps} steps:")
     for lr, run in zip(lrs, runs):
         xs = run["x"]
         summary = f"{behaviour(xs, steps):<26} x after {len(xs) - 1} steps = {xs[-1]:.6g}"
-        print(f"  lr = {lr:<8g} {with_note(summary, stop_note(xs, steps) or floor_note(xs, lr))}")
+        print(f"  lr = {lr:<8g} {with_note(summary, stop_note(xs, steps) or float32_note(xs, lr))}")
     return runs
 
 
@@ -380,14 +442,18 @@ if PLOTS and COMPARE:
     _cli.show_pictures([compare_gif], [f" ({compare_frames} frames)"])
 
 # %% [markdown]
-# **What to look at:** the factor 1 − 2·lr tells the whole story. At lr 0.01
-# (factor 0.98) the point creeps; at 0.1 (0.8) it arrives quickly. At 0.9
-# (−0.8) it jumps across the minimum at every step: in the first frames, one
-# per step, it swings from side to side, and the caption's x changes sign at
-# every frame but the last. At 1.05 (−1.1) each jump lands farther out: from
-# step 13 the point is off the panel, and an arrow at the panel's edge shows
-# its side, flipping at every frame while the caption's x grows, until the run
-# stops at step 72 and the panel stands still.
+# **What to look at:** the factor 1 − 2·lr tells the whole story, panel by
+# panel. An arrow at a panel's edge shows on which side x is while it is off
+# the panel. A caption that reads f(x) = 0 while x is not 0 gives x² too,
+# which float32 rounds to 0 (the table's note explains why). With the default
+# rates: at lr 0.01 (factor 0.98) the point creeps; at 0.1 (0.8) it arrives
+# quickly. At 0.9 (−0.8) it jumps across the minimum at every step: in the
+# first frames, one per step, it swings from side to side, and the caption's
+# x changes sign at every frame but the last. At 1.05 (−1.1) each jump lands
+# farther out: from step 13 the point is off the panel, and the arrow flips
+# at every frame while the caption's x grows, until the run stops at step 72
+# and the panel stands still. In the last frames, at 0.1 and 0.9, x is
+# 2.8e-45 and x² rounds to 0.
 
 # %% [markdown]
 # In a terminal, `--json` prints the results as one JSON object on the last line.

@@ -73,13 +73,33 @@ import common
 # and load), learning-rate schedulers and hooks.
 
 # %% [markdown]
+# Two small helpers first, so that SimpleGD can be a true stand-in for
+# `torch.optim.SGD`: it must refuse the learning rates SGD refuses, with the
+# same message, and take the ones SGD takes, a one-element tensor among them.
+
+# %%
+def check_learning_rate(lr):
+    """Refuse what torch.optim.SGD refuses, with the same exception and message."""
+    if isinstance(lr, torch.Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if lr < 0.0:
+        raise ValueError(f"Invalid learning rate: {lr}")
+
+
+def as_scalar(lr):
+    """A one-element tensor lr as a 0-d tensor, which add_(alpha=) takes; a float stays a float."""
+    return lr.squeeze() if isinstance(lr, torch.Tensor) else lr
+
+
+# %% [markdown]
 # `step()` may be given a *closure*, a function that
 # computes the loss again (optimizers such as L-BFGS need it); it is `step()`'s
 # own job to call it.
 #
 # The article writes the update as `p.add_(p.grad * -lr)`: right in exact
-# arithmetic, but it makes a temporary tensor and rounds twice. `p.add_(p.grad,
-# alpha=-lr)` rounds once, as `torch.optim.SGD` does, so the two agree to the bit.
+# arithmetic, but it makes a temporary tensor, rounded to float32 before it is
+# added. `p.add_(p.grad, alpha=-lr)` is the operation `torch.optim.SGD` itself
+# uses, the product kept inside the addition, so the two agree to the bit.
 
 # %%
 class SimpleGD(torch.optim.Optimizer):
@@ -109,29 +129,10 @@ class SimpleGD(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:  # this parameter took no part in the loss
                     continue
-                # In place, so the model keeps the very tensor it owns; alpha= fuses the
-                # scaling into the addition: one rounding, as torch.optim.SGD, the same bits.
+                # In place, so the model keeps the very tensor it owns; alpha= keeps the
+                # scaling inside the addition, as torch.optim.SGD does: the same bits.
                 p.add_(p.grad, alpha=-lr)
         return loss
-
-
-# %% [markdown]
-# SimpleGD calls two small helpers that make it a true stand-in for
-# `torch.optim.SGD`: it refuses the learning rates SGD refuses, with the same
-# message, and it takes the ones SGD takes, a one-element tensor among them.
-
-# %%
-def check_learning_rate(lr):
-    """Refuse what torch.optim.SGD refuses, with the same exception and message."""
-    if isinstance(lr, torch.Tensor) and lr.numel() != 1:
-        raise ValueError("Tensor lr must be 1-element")
-    if lr < 0.0:
-        raise ValueError(f"Invalid learning rate: {lr}")
-
-
-def as_scalar(lr):
-    """A one-element tensor lr as a 0-d tensor, which add_(alpha=) takes; a float stays a float."""
-    return lr.squeeze() if isinstance(lr, torch.Tensor) else lr
 
 
 # %% [markdown]
@@ -161,8 +162,9 @@ def descend(function, optimizer, x, steps):
 
 
 # %% [markdown]
-# From x = 1.0, every step multiplies x by 1 − 2·lr, as in stage 2. Watch x
-# shrink: with lr = 0.1 each step keeps 80% of it.
+# From x = 1.0, every step multiplies x by 1 − 2·lr, as in stage 2: x shrinks
+# where that factor lies between −1 and 1 (0 < lr < 1), and with the default
+# lr = 0.1 each step keeps 80% of it.
 
 # %%
 print(f"Part 1: SimpleGD(lr={LR:g}) on y = x^2 from x = 1.0, {STEPS} steps")
@@ -197,9 +199,11 @@ if PLOTS:
 
 # %% [markdown]
 # **What to look at:** on the left, the points (coloured by step) start at
-# x = 1 and crowd towards the bottom of the bowl, each step shorter than the last. On the right, on a
-# log scale, the dots (SimpleGD in float32) sit on the straight line of the
-# closed form: every step multiplies x by the same 1 − 2·lr (0.8 by default).
+# x = 1; with the default lr = 0.1 they crowd towards the bottom of the bowl,
+# each step shorter than the last (past lr = 0.5 they jump from side to side).
+# On the right, on a log scale, the dots (SimpleGD in float32) sit on the
+# straight line of the closed form, every step multiplying x by the same
+# 1 − 2·lr (0.8 by default), until x reaches 0 or float32's smallest numbers.
 
 # %% [markdown]
 # ## Part 2: SimpleGD trains stage 1's network
@@ -235,8 +239,8 @@ def train(model, optimizer, epochs=EPOCHS, label="training"):
 # %% [markdown]
 # Two twin networks, the same initial weights (drawn from `SEED`, as stage 1
 # draws them): SimpleGD trains one, `torch.optim.SGD(momentum=0)` the other,
-# both with the article's SimpleGD learning rate, 0.1. (Stage 1 used 0.001, but
-# with momentum, whose velocity grows up to ten times a plain step.)
+# both with `LR`, by default the article's SimpleGD learning rate, 0.1. (Stage 1
+# used 0.001, but with momentum, whose velocity grows up to ten times a plain step.)
 # The *training accuracy* counts the 38 training samples a network without bias
 # can tell apart (at scale 0 both patterns are all zeros); the *test accuracy*
 # counts 160 noisy copies of the patterns that no run trained on.
@@ -266,8 +270,13 @@ print(f"  weights after SimpleGD vs torch.optim.SGD(momentum=0) from the same st
 
 # %% [markdown]
 # And the article's own update, `p.add_(p.grad * -lr)`? `p.grad * -lr` is a
-# tensor of its own, rounded to float32 before it is added, so the weights
-# take one rounding more per step. The same training with it:
+# tensor of its own, rounded to float32 before it is added: one rounding more
+# per step, unless the product needs none. It needs none when lr (as float32
+# holds it) is 0 or a power of two, 1, 0.5, 0.25, …: multiplying by a power of
+# two changes only a number's exponent (short of float32's tiniest numbers,
+# below 1.2e-38, far smaller than the steps that move these weights). Then both
+# forms round once and agree to the bit; with any other lr a weight may end a
+# last bit apart. The same training with it, and the verdict:
 
 # %%
 class ArticleGD(SimpleGD):
@@ -284,17 +293,24 @@ class ArticleGD(SimpleGD):
 article_model = common.new_network(SEED, DEVICE)  # the twins' initial weights again
 train(article_model, ArticleGD(article_model.parameters(), lr=LR), EPOCHS, "part 2, the article's update")
 article_identical, article_max_abs_diff = common.compare_weights(article_model, twin)
+lr32 = torch.tensor(LR, dtype=torch.float32).item()  # the lr that multiplies the float32 gradients
+mantissa, exponent = math.frexp(lr32)  # lr32 = mantissa * 2**exponent, with 0.5 <= mantissa < 1
+exact_product = lr32 == 0 or mantissa == 0.5  # 0 or a power of two: p.grad * -lr needs no rounding
+lr_kind = "0" if lr32 == 0 else f"2^{exponent - 1}" if exact_product else "not a power of two"
 print(f"  weights after the article's p.add_(p.grad * -lr) vs torch.optim.SGD(momentum=0): "
-      f"{common.verdict(article_identical)} (largest difference {article_max_abs_diff:g})")
+      f"{common.verdict(article_identical)} (largest difference {article_max_abs_diff:g}); "
+      f"lr {LR:g} in float32 is {lr_kind}")
 
 # %% [markdown]
-# SimpleGD matches SGD to the bit; the article's form, rounding once more per
-# step, does not. And SimpleGD's match says where the "stochastic" in SGD is:
-# not in the optimizer, for with momentum 0 SGD is plain gradient descent, but
-# in the loop, which shows the network
-# one sample per step: each step follows one sample's gradient, not the whole
-# training set's. In the article's order the loop is not even random: two seeds
-# differ only in their initial weights.
+# SimpleGD takes the very step SGD takes: the first check says identical at
+# every lr the tests try. The article's form agrees with SGD where lr is 0 or a
+# power of two; elsewhere a rounded product may tip a sum, and the weights may
+# drift apart in their last bits: the line above says whether they did. And
+# SimpleGD's match says where the "stochastic" in SGD is: not in the
+# optimizer, for with momentum 0 SGD is plain gradient descent, but in the
+# loop, which shows the network one sample per step: each step follows one
+# sample's gradient, not the whole training set's. In the article's order the
+# loop is not even random: two seeds differ only in their initial weights.
 
 # %% [markdown]
 # ## Beyond the article: an optimizer with state
@@ -340,7 +356,7 @@ class SimpleMomentum(torch.optim.Optimizer):
                 else:
                     # Every past gradient, each shrunk by `momentum` once per step since:
                     # 0.9 keeps 90%. While the slope keeps its sign, the velocity grows (up
-                    # to 10x a plain step); a small bump that flips the slope cannot stop it.
+                    # to 10x a plain step); a small bump that flips the slope need not stop it.
                     state["velocity"].mul_(group["momentum"]).add_(p.grad)
                 p.add_(state["velocity"], alpha=-lr)
         return loss
@@ -366,13 +382,13 @@ print(f"  weights after SimpleMomentum vs torch.optim.SGD, both lr={STAGE1_LR} m
 # %% [markdown]
 # ## Part 3: local minima
 #
-# The article's closing warning: plain gradient descent stops in the first
-# valley it meets. Here is a bowl with ripples, f(x) = x²/4 + sin(5x)/2: one
-# global minimum and several local ones. Its lowest point is found on a fine
-# grid, to tell the runs that reach it from the others.
+# The article's closing warning: plain gradient descent, taking small steps,
+# stops in the first valley it meets. Here is a bowl with ripples,
+# f(x) = x²/4 + sin(5x)/2: one global minimum and several local ones. Autograd
+# gives its slope f', and asked again, its curvature f''.
 
 # %%
-MINIMA_RANGE = 4.0  # part 3 draws and searches f on [-4, 4]
+MINIMA_RANGE = 4.0  # part 3 draws f on [-4, 4], where its lowest point lies
 
 
 def bumpy(x):
@@ -380,47 +396,116 @@ def bumpy(x):
     return x**2 / 4 + 0.5 * torch.sin(5 * x)
 
 
-def global_minimum():
-    """(x, f) of bumpy's lowest point, found on a fine float64 grid over [-4, 4].
-
-    Outside that range x^2/4 - 1/2 alone already exceeds bumpy(0) = 0, so the
-    global minimum cannot lie there.
-    """
-    grid = torch.linspace(-MINIMA_RANGE, MINIMA_RANGE, 80_001, dtype=torch.float64)
-    values = bumpy(grid)
-    best = values.argmin()
-    return grid[best].item(), values[best].item()
-
-
-x_best, f_best = global_minimum()
+slope = torch.func.grad(bumpy)  # f'(x) for a 0-d tensor x
+curvature = torch.func.grad(slope)  # f''(x): the slope of the slope
 
 # %% [markdown]
-# Both hand-written optimizers start from each point of `STARTS`, with the same
-# learning rate. A run "found the global minimum" if its f ends within 0.001 of
-# the lowest value.
+# The floor of a valley is where the slope turns from negative to positive.
+# `valley_floors` finds each turn on a fine grid, then polishes it with
+# Newton's method. The lowest floor is the global minimum: outside [−4, 4],
+# x²/4 − 1/2 alone already exceeds f(0) = 0, so no lower point lies there.
+
+# %%
+def valley_floors():
+    """x of every local minimum of bumpy in [-4, 4], in float64."""
+    grid = torch.linspace(-MINIMA_RANGE, MINIMA_RANGE, 8001, dtype=torch.float64)
+    slopes = torch.vmap(slope)(grid)
+    floors = grid[1:][(slopes[:-1] < 0) & (slopes[1:] >= 0)]  # the slope turns from - to +
+    for _ in range(5):  # Newton's method: x <- x - f'(x) / f''(x)
+        floors = floors - torch.vmap(slope)(floors) / torch.vmap(curvature)(floors)
+    return floors
+
+
+floors = valley_floors()
+floor_curvatures = torch.vmap(curvature)(floors)
+x_best = floors[bumpy(floors).argmin()].item()
+f_best = bumpy(torch.tensor(x_best, dtype=torch.float64)).item()
+
+# %% [markdown]
+# Can a run settle on a floor at all? Near a floor, f is close to a parabola
+# that curves by f'' there, and lesson 02's edge returns: a step multiplies
+# the distance to the floor by 1 − lr·f'', so past lr = 2/f'' each swing across
+# the floor is longer than the last, and the run cannot settle there. Momentum
+# moves that edge to 2(1 + momentum)/f'' (lesson 04 shows why). Each floor has
+# its own edge: the lines below give their range, and how many floors lr stays
+# below.
 
 # %%
 MINIMA_MOMENTUM = 0.9
-GLOBAL_TOLERANCE = 1e-3
+MOMENTA = {"SimpleGD": 0.0, "SimpleMomentum": MINIMA_MOMENTUM}  # SimpleGD steps as momentum 0 would
+
+print(f"\nPart 3: f(x) = x^2/4 + sin(5x)/2, global minimum f({x_best:.4f}) = {f_best:.4f}; "
+      f"lr {MINIMA_LR:g}, {MINIMA_STEPS} steps, SimpleMomentum with momentum {MINIMA_MOMENTUM}")
+print(f"  {len(floors)} valley floors in [-4, 4], f'' = {floor_curvatures.min():.4g} to "
+      f"{floor_curvatures.max():.4g} there; a run can settle on one only below its edge 2(1 + momentum)/f'':")
+edges = {name: 2 * (1 + momentum) / floor_curvatures for name, momentum in MOMENTA.items()}
+for name, edge in edges.items():
+    print(f"    {name:<14} edges {edge.min():.4f} to {edge.max():.4f}: lr {MINIMA_LR:g} is below "
+          f"{(MINIMA_LR < edge).sum()} of them")
+
+# %% [markdown]
+# Both hand-written optimizers start from each point of `STARTS`, with the same
+# learning rate. Each run's verdict comes from where it ended and from its last
+# 10 steps (all of them, in a shorter run), in this order. It has
+# - *settled* if each of those steps moved x by less than 1e-4, |f'| < 1e-3
+#   where it ended, f'' > 0 there (a floor) and lr is below that floor's edge;
+#   at *the global minimum* if its f is within 0.001 of the lowest value, else
+#   at *a local minimum*;
+# - *stalled* if its steps are exactly 0: lr is 0, or too small for a step to
+#   change x in float32;
+# - is *at rest, not at a minimum* if it is at rest as above on a peak, f'' ≤ 0;
+# - *left the drawn range* if it ended outside [−4, 4];
+# - is *oscillating* if each of those steps reversed the one before and the
+#   last is no shorter than the first: it swings without settling;
+# - is *still moving* otherwise.
+#
+# A run whose |x| passes 1000 is stopped, as in part 1.
+
+# %%
+WINDOW, STEP_TOLERANCE, SLOPE_TOLERANCE, GLOBAL_TOLERANCE = 10, 1e-4, 1e-3, 1e-3
 
 
+def verdict(xs, momentum, lr):
+    """What a run on bumpy did, judged from its positions xs by the rules above."""
+    x = torch.tensor(xs[-1], dtype=torch.float64)
+    steps = torch.tensor(xs[-WINDOW - 1 :], dtype=torch.float64).diff()
+    at_rest = steps.abs().max() < STEP_TOLERANCE and abs(slope(x)) < SLOPE_TOLERANCE
+    if at_rest and curvature(x) > 0 and lr * curvature(x) < 2 * (1 + momentum):  # on a floor, below its edge
+        where = "the global" if bumpy(x) - f_best < GLOBAL_TOLERANCE else "a local"
+        return f"settled at {where} minimum" + ("" if abs(x) <= MINIMA_RANGE else ", outside the drawn range")
+    if (steps == 0).all():
+        return "stalled"
+    if at_rest and curvature(x) <= 0:
+        return "at rest, not at a minimum"
+    if abs(x) > MINIMA_RANGE:
+        return "left the drawn range"
+    if len(steps) > 1 and (steps[1:] * steps[:-1] < 0).all() and abs(steps[-1]) >= abs(steps[0]):
+        return "oscillating"
+    return "still moving"
+
+# %% [markdown]
+# `roll` runs one optimizer from one start and keeps what the verdict rests on.
+
+# %%
 def roll(x0, momentum, lr=MINIMA_LR, steps=MINIMA_STEPS):
     """One run on bumpy from x0: SimpleGD if momentum is 0, else SimpleMomentum."""
     x = torch.tensor(x0, requires_grad=True)
     optimizer = SimpleMomentum([x], lr=lr, momentum=momentum) if momentum else SimpleGD([x], lr=lr)
     xs = descend(bumpy, optimizer, x, steps)
     fs = bumpy(torch.tensor(xs)).tolist()
+    last = xs[-WINDOW - 1 :]
+    said = verdict(xs, momentum, lr)
     return {"optimizer": type(optimizer).__name__, "x0": x0, "x_final": xs[-1], "f_final": fs[-1],
-            "is_global": fs[-1] - f_best < GLOBAL_TOLERANCE, "xs": xs, "fs": fs}
+            "slope_final": slope(torch.tensor(xs[-1], dtype=torch.float64)).item(), "last_positions": last,
+            "largest_last_step": max(abs(b - a) for a, b in zip(last, last[1:])), "verdict": said,
+            "is_global": said == "settled at the global minimum", "xs": xs, "fs": fs}
 
 
-print(f"\nPart 3: f(x) = x^2/4 + sin(5x)/2, global minimum f({x_best:.4f}) = {f_best:.4f}; "
-      f"lr {MINIMA_LR:g}, {MINIMA_STEPS} steps, SimpleMomentum with momentum {MINIMA_MOMENTUM}")
-runs = [roll(x0, momentum) for momentum in (0.0, MINIMA_MOMENTUM) for x0 in STARTS]
+runs = [roll(x0, momentum) for momentum in MOMENTA.values() for x0 in STARTS]
 for run in runs:
-    where = "the global minimum" if run["is_global"] else "a local minimum"
-    print(f"  {run['optimizer']:<14} from x0 = {run['x0']:>5g}: stopped at x = {run['x_final']:8.4f}, "
-          f"f = {run['f_final']:7.4f}, {where}")
+    print(f"  {run['optimizer']:<14} from x0 = {run['x0']:>5g}: x = {run['x_final']:8.4f}, f = {run['f_final']:7.4f}, "
+          f"f' = {run['slope_final']:8.1e}, last {len(run['last_positions']) - 1} steps <= "
+          f"{run['largest_last_step']:.2g}: {run['verdict']}")
 
 # %% [markdown]
 # The animation: one panel per optimizer, one marker per start. The panels,
@@ -439,13 +524,15 @@ if PLOTS:
     _cli.show_pictures([minima_picture])
 
 # %% [markdown]
-# **What to look at:** the left panel (plain descent, blue) settles in the
-# nearest valley from every start. On the right, momentum (orange) from 2.5 and
-# −2 gathers enough speed to roll over the ridges into the global minimum (the
-# green star), while from 3.0 it stays in the valley near 3.31. Each run ends as
-# a hollow marker of its start's shape, the first start's the largest, so runs
-# that stop at the same place show as markers inside each other. The faint markers are the starts; the trails
-# show the last 12 steps.
+# **What to look at:** with the default settings, the left panel (plain
+# descent, blue) settles in the nearest valley from every start. On the right,
+# momentum (orange) from 2.5 and −2 gathers enough speed to roll over the
+# ridges into the global minimum (the green star), while from 3.0 it settles in
+# the valley near 3.31. At other settings, the printed verdicts say what each
+# run did; a run outside [−4, 4] is off the picture. Each run ends as a hollow
+# marker of its start's shape, the first start's the largest, so runs that end
+# at the same place show as markers inside each other. The faint markers are
+# the starts; the trails show the last 12 steps.
 
 # %% [markdown]
 # ## What next

@@ -113,6 +113,7 @@ def in_range(low, high, kind=float, shown=None):
             raise argparse.ArgumentTypeError(f"must be {noun} {allowed}, got {text!r}")
         return value
 
+    parse.low, parse.high, parse.kind = low, high, kind  # the range, for the tests that explore it
     return parse
 
 
@@ -135,6 +136,7 @@ def comma_list(item, most, what):
         except argparse.ArgumentTypeError as error:
             raise argparse.ArgumentTypeError(f"each value: {error} (in {value!r})") from None
 
+    parse.item, parse.least, parse.most = item, 1, most  # for the tests that explore the settings
     return parse
 
 
@@ -143,6 +145,9 @@ def momentum_value(text):
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be a number from 0 up to (not including) 1, got {text!r}")
     return value
+
+
+momentum_value.low, momentum_value.high, momentum_value.kind, momentum_value.high_open = 0, 1, float, True
 
 
 # ---------------------------------------------------------------------------

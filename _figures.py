@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 import _cli
 from _gif import FrameRecorder, pick_frames
@@ -22,7 +22,7 @@ PLAIN_GD_COLOUR = "tab:blue"
 MOMENTUM_COLOUR = "tab:orange"
 MINIMUM_COLOUR = "tab:green"
 CURVE_COLOUR = "0.6"
-FLOAT32_TINY = torch.finfo(torch.float32).tiny
+ZERO_ON_A_LOG_SCALE = 2.0**-150  # the |x| inset draws x = 0 here: below float32's smallest number, 2^-149
 
 
 def new_figure(**kwargs):
@@ -67,7 +67,7 @@ def stage1_losses(losses, steps_per_epoch, order, path):
     return _cli.save_figure(figure, path)
 
 
-FILTER_ROLES = ("class 0: pattern A", "class 1: pattern B", "class 2: no sample", "class 3: no sample")
+FILTER_ROLES = ("pattern A", "pattern B", "no sample", "no sample")  # the class each filter scores
 
 
 def stage1_filters(model, path):
@@ -77,16 +77,16 @@ def stage1_filters(model, path):
         logits_a = model(pattern_a(1).to(weight.device)).cpu()
         logits_b = model(pattern_b(1).to(weight.device)).cpu()
     filters = weight.cpu().reshape(4, 4, 4)
-    figure = new_figure(figsize=(11, 2.8))
+    figure = new_figure(figsize=(12, 3.1))
     panels = figure.subplots(1, 6)
     for axes, image, title in ((panels[0], pattern_a(1), "pattern A"), (panels[1], pattern_b(1), "pattern B")):
         axes.imshow(image.reshape(4, 4).numpy(), cmap="Greys", vmin=0, vmax=1)
-        axes.set_title(f"{title}\nblack 1, white 0")
+        axes.set_title(f"{title}\nblack 1, white 0", fontsize=10)
     limit = filters.abs().max().item() or 1.0
-    for k in range(4):
+    for k in range(4):  # one short line each: side by side, long titles run into each other
         shown = panels[k + 2].imshow(filters[k].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
-        panels[k + 2].set_title(f"filter {k}, {FILTER_ROLES[k]}\nlogit for A at scale 1 {logits_a[0, k]:.2f}, "
-                                f"for B {logits_b[0, k]:.2f}", fontsize=8)
+        panels[k + 2].set_title(f"filter {k}: class {k}\n({FILTER_ROLES[k]})\nlogit for A: {short(logits_a[0, k])}\n"
+                                f"logit for B: {short(logits_b[0, k])}", fontsize=10)
     for axes in panels:
         axes.set(xticks=[], yticks=[])
     figure.colorbar(shown, ax=panels[2:], shrink=0.8, label="weight")
@@ -94,28 +94,59 @@ def stage1_filters(model, path):
     return _cli.save_figure(figure, path)
 
 
+def short(value):
+    """A number in at most 9 characters, 2 decimals while it is below 10⁴: a large --lr makes large logits."""
+    return f"{value:.2f}" if abs(value) < 1e4 else f"{value:.3g}"
+
+
 def stage1_sweep(results, orders, path):
-    """One dot per run: its test accuracy (y), green if it learned its training set, red if not."""
-    figure = new_figure(figsize=(7, 4.2))
-    axes = figure.subplots()
+    """One dot per run, at its seed (x), green if it learned its training set, red if not. For each order
+    the runs at exactly 100% test accuracy lie in a strip of their own, above the runs below 100%, and each
+    panel's title counts its dots: the counts the lesson prints can be checked by eye."""
     n_seeds = len(results[orders[0]]["test_accuracy"])
-    jitter = (torch.rand(n_seeds, generator=torch.Generator().manual_seed(0)) * 0.5 - 0.25).numpy()
-    for position, order in enumerate(orders):
-        learned = np.array(results[order]["train_accuracy"]) == 100.0
-        test = np.array(results[order]["test_accuracy"])
-        for mask, colour, label in ((learned, "tab:green", "learned its training set (100% training accuracy)"),
-                                    (~learned, "tab:red", "did not (training accuracy below 100%)")):
-            axes.scatter(position + jitter[mask], test[mask], s=14, color=colour, alpha=0.7,
-                         label=label if position == 0 else None)
+    below = [a for order in orders for a in results[order]["test_accuracy"] if a < 100.0]
+    floor = min([40.0] + [10.0 * math.floor(a / 10) for a in below])  # 50%, guessing, always in view
+    figure = new_figure(figsize=(7, 1.0 + 2.7 * len(orders)))
+    for row, order in zip(figure.subfigures(len(orders), 1, squeeze=False)[:, 0], orders):
+        sweep_panels(row, results[order], floor)
         summary = results[order]["summary"]
         low, high = summary["learned_training_set_95ci"]
-        axes.text(position, 104, f"{summary['learned_training_set']} of {n_seeds} learned\n"
-                                 f"(95% interval {low:.2f}% to {high:.2f}%)", ha="center", fontsize=9)
-    axes.set(xticks=range(len(orders)), xticklabels=[f"{o} order" for o in orders],
-             ylabel="test accuracy (%), on noisy inputs never trained on", ylim=(-5, 118), xlim=(-0.6, 1.6),
-             title=f"Stage 1 on seeds 0..{n_seeds - 1}: one dot per training run")
-    axes.legend(loc="lower center", fontsize=9)
+        row.suptitle(f"{order} order: {summary['learned_training_set']} of {n_seeds} runs learned their training "
+                     f"set (95% interval {low:.2f}% to {high:.2f}%)", fontsize=10)
+    seeds = f"seeds 0..{n_seeds - 1}" if n_seeds > 1 else "seed 0"
+    figure.suptitle(f"Stage 1 on {seeds}: one dot per training run, at its seed")
+    figure.legend(handles=SWEEP_LEGEND, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     return _cli.save_figure(figure, path)
+
+
+SWEEP_COLOURS = {True: "tab:green", False: "tab:red"}  # learned its training set, or not
+SWEEP_LEGEND = [Line2D([], [], ls="", marker="o", color="tab:green", label="learned its training set"),
+                Line2D([], [], ls="", marker="o", color="tab:red", label="did not"),
+                Line2D([], [], ls=":", color="grey", label="50%: always guessing one pattern")]
+
+
+def sweep_panels(row, result, floor):
+    """An order's two panels: the runs at exactly 100% test accuracy, and below them the runs under 100%."""
+    seeds = np.arange(len(result["test_accuracy"]))
+    learned = np.array(result["train_accuracy"]) == 100.0
+    test = np.array(result["test_accuracy"])
+    top, bottom = row.subplots(2, 1, sharex=True, height_ratios=(1, 4))
+    size = 12 if len(seeds) <= 150 else 3  # more seeds than pixels: the titles' counts still hold
+    for axes, shown in ((top, test == 100.0), (bottom, test < 100.0)):
+        counts = []
+        for colour in (True, False):
+            mask = shown & (learned == colour)
+            axes.scatter(seeds[mask], test[mask], s=size, color=SWEEP_COLOURS[colour], lw=0, clip_on=False)
+            if mask.any():
+                counts.append(f"{mask.sum()} {'green' if colour else 'red'}")
+        runs = "run" if shown.sum() == 1 else "runs"
+        where = "at exactly 100%" if axes is top else "below 100%"
+        axes.set_title(f"{' and '.join(counts) or 'no'} {runs} {where}", loc="left", fontsize=9)
+    top.set(ylim=(99, 101), yticks=[100])
+    top.tick_params(labelbottom=False)
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))  # seeds are whole numbers
+    bottom.axhline(50, color="grey", ls=":", lw=1)
+    bottom.set(ylim=(floor, 100), xlim=(-0.5, len(seeds) - 0.5), xlabel="seed", ylabel="test accuracy (%)")
 
 
 # ---------------------------------------------------------------------------
@@ -141,7 +172,7 @@ def descent_decorations(axes, xs, reach, single):
     parts = {"arrow": axes.plot([], [], color=PLAIN_GD_COLOUR, markersize=9, linestyle="none")[0]}
     if single:  # |x| on a log scale shows the slow end, too small to see on the parabola
         inset = axes.inset_axes([0.3, 0.42, 0.4, 0.33])
-        inset.semilogy(range(len(xs)), [max(abs(x), FLOAT32_TINY) for x in xs], color=PLAIN_GD_COLOUR, lw=1)
+        inset.semilogy(range(len(xs)), [max(abs(x), ZERO_ON_A_LOG_SCALE) for x in xs], color=PLAIN_GD_COLOUR, lw=1)
         inset.set_title("|x|, log scale, per step", fontsize=8)
         inset.tick_params(labelsize=7)
         label_decades(inset.yaxis)
@@ -156,7 +187,7 @@ def move_decorations(parts, step, x, reach):
     if off_panel:
         parts["arrow"].set(data=([math.copysign(reach, x)], [1.2 * reach**2]), marker=">" if x > 0 else "<")
     if "distance" in parts:
-        parts["distance"].set_data([step], [max(abs(x), FLOAT32_TINY)])
+        parts["distance"].set_data([step], [max(abs(x), ZERO_ON_A_LOG_SCALE)])
 
 
 # ---------------------------------------------------------------------------
@@ -214,8 +245,9 @@ def stage3_local_minima(runs, best, reach, steps, n_frames, fps, path):
         stars.append(axes.plot(*best, marker="*", color=MINIMUM_COLOUR, markeredgecolor="black",
                                markersize=STAR_SIZE, linestyle="none")[0])
     panels[0].set_ylabel("f(x) = x²/4 + sin(5x)/2")
-    figure.legend(handles=local_minima_legend(starts), loc="outside lower center", ncol=len(starts) + 3,
-                  fontsize=9, frameon=False)
+    entries = local_minima_legend(starts)
+    figure.legend(handles=entries, loc="outside lower center", fontsize=9, frameon=False,
+                  ncol=len(entries) if len(entries) <= 6 else math.ceil(len(entries) / 2))  # 7 fit in 2 rows only
     recorder = FrameRecorder(figure, [a for _, _, trail, point in moving for a in (trail, point)] + stars)
     for step in pick_frames(steps, n_frames):
         for _, run, trail, point in moving:
@@ -257,6 +289,8 @@ def valley_frame(curvatures, runs):
     box = torch.cat(list(runs.values()) + [torch.zeros(1, 2, dtype=start.dtype)])
     box = box[box.norm(dim=1) < 2 * start.norm()]  # a run that flies off is followed to the frame's edge only
     (left, bottom), (right, top) = box.amin(dim=0).tolist(), box.amax(dim=0).tolist()
+    widen = max(0.0, (top - bottom) - (right - left)) / 2  # aspect="equal": a narrow box squeezes its ticks
+    left, right = left - widen, right + widen
     pad = 0.08 * max(right - left, top - bottom)
     figure = new_figure(figsize=(8, 4.6), dpi=80)
     axes = figure.subplots()

@@ -42,6 +42,10 @@ class Lesson:
 class SettingError(ValueError):
     """A setting out of its range, in a notebook: one line that says what is allowed."""
 
+    def _render_traceback_(self):
+        """The lines IPython shows for this error (a notebook, VS Code): one, not a traceback through this file."""
+        return [f"{type(self).__name__}: {self}"]
+
 
 class State:
     """What the terminal asked for beyond the settings: --quiet and --json, and where stdout was."""
@@ -250,6 +254,9 @@ def compare_rates(value):
     return tuple(_compare_list(value))
 
 
+compare_rates.item, compare_rates.least, compare_rates.most = _cli.learning_rate, 0, 6  # 0: none
+
+
 def report02(settings):
     """The --json object: the article's run at the top level, the comparison under "compare" (null if skipped)."""
     xs, steps = settings["history"]["x"], settings["STEPS"]
@@ -309,12 +316,16 @@ def report03(settings):
     network = {"train_accuracy_before": before["train_accuracy"], "train_accuracy_after": after["train_accuracy"],
                "test_accuracy_before": before["test_accuracy"], "test_accuracy_after": after["test_accuracy"],
                **{key: settings[key] for key in ("identical_to_sgd", "max_abs_diff", "article_identical",
-                                                 "article_max_abs_diff", "identical_to_stage1",
+                                                 "article_max_abs_diff", "exact_product", "identical_to_stage1",
                                                  "stage1_max_abs_diff")}}
-    keys = ("optimizer", "x0", "x_final", "f_final", "is_global")
+    keys = ("optimizer", "x0", "x_final", "f_final", "slope_final", "largest_last_step", "last_positions", "verdict",
+            "is_global")
+    valleys = {"floors": settings["floors"].tolist(), "curvatures": settings["floor_curvatures"].tolist(),
+               "edges": {name: edge.tolist() for name, edge in settings["edges"].items()}}
     pictures = ("parabola_picture", "minima_picture") if settings["PLOTS"] else ()
     return {"parabola": {"x_final": settings["xs"][-1], "x_expected": settings["x_expected"]},
             "network": network,
+            "valleys": valleys,
             "local_minima": [{key: run[key] for key in keys} for run in settings["runs"]],
             "outputs": [str(settings[name]) for name in pictures]}
 
@@ -380,14 +391,16 @@ def pair(item, what):
             raise argparse.ArgumentTypeError(f"must be 2 comma-separated {what}, got {value!r}")
         return tuple(values)
 
+    parse.item, parse.least, parse.most = item, 2, 2  # for the tests that explore the settings
     return parse
 
 
 def valley_run_report(settings, name, lr, run, rate):
-    distances = run.norm(dim=1)
+    distances, window = run.norm(dim=1), settings["rate_window"](run)
     return {"optimizer": name, "lr": lr, "steps_done": len(run) - 1, "distance_start": distances[0].item(),
             "distance_final": distances[-1].item(), "rate_formula": rate,
-            "rate_measured": settings["measured_rate"](run)}
+            "rate_measured": settings["measured_rate"](run, *window) if window else None,
+            "rate_window": list(window) if window else None}
 
 
 def report04(settings):
@@ -398,14 +411,26 @@ def report04(settings):
                                  s["momentum_rate"](s["momentum_lr"], s["momentum"]))
     momentum["momentum"] = s["momentum"]
     best_pair = s["MOMENTUM_LR"] is None and s["MOMENTUM"] is None  # the double root's factor k: there only
-    momentum["rate_measured_without_k"] = s["measured_rate_without_k"](s["momentum_run"]) if best_pair else None
+    window = momentum["rate_window"]
+    momentum["rate_measured_without_k"] = (s["measured_rate_without_k"](s["momentum_run"], *window)
+                                           if best_pair and window and window[0] >= 1 else None)
     adam = valley_run_report(s, "SimpleAdam", s["ADAM_LR"], s["adam_run"], None)
     adam["closest_distance"], adam["closest_step"] = s["adam_distances"][s["closest"]].item(), s["closest"]
-    edges = {f"{name}, {side}": distance for (name, side), distance in s["edge_runs"].items()}
+    edges = {f"{name}, {side}": {"lr": edge["lr"], "steps_done": len(edge["run"]) - 1,
+                                 "distance_final": edge["run"][-1].norm().item(),
+                                 "rate_measured": edge["rate_measured"],
+                                 "rate_window": list(edge["rate_window"]) if edge["rate_window"] else None,
+                                 "rate_formula_from_start": edge["rate_formula"], "verdict": edge["verdict"]}
+             for (name, side), edge in s["edge_runs"].items()}
     pictures = ("valley_gif", "distance_picture") if s["PLOTS"] else ()
     return {"valley": {"curvatures": list(s["CURVATURES"]), "condition_number": s["kappa"], "start": list(s["START"]),
                        "runs": [gd, momentum, adam], "gd_edge": s["gd_edge"], "momentum_edge": s["momentum_edge"],
-                       "edge_final_distances": edges},
+                       "edge_final_distances": {key: edge["distance_final"] for key, edge in edges.items()},
+                       "edges": edges,
+                       "adam_grid": [{"lr": lr, "distance_final": final} for lr, final in s["grid_finals"].items()],
+                       "adam_best_lr": s["best_adam_lr"],
+                       "ranking": [{"run": name, "distance_final": s["final_distances"][name]}
+                                   for name in s["ranking"]]},
             "network": {"identical_to_adam": s["identical_to_adam"], "max_abs_diff": s["max_abs_diff"],
                         "train_accuracy_before": s["before"]["train_accuracy"],
                         "train_accuracy_after": s["after"]["train_accuracy"],
@@ -453,7 +478,7 @@ def flags04(parser, settings):
                         help="momentum's momentum, from 0 up to but not including 1 "
                              "(default: the best pair's, with --momentum-lr)")
     parser.add_argument("--adam-lr", dest="ADAM_LR", type=valley_lr, default=settings["ADAM_LR"],
-                        help=f"SimpleAdam's learning rate in the valley, {lr_range}")
+                        help=f"SimpleAdam's (and part 2's SimpleRMSprop's) learning rate in the valley, {lr_range}")
     parser.add_argument("--network-lr", dest="NETWORK_LR", type=_cli.in_range(1e-6, 1.0),
                         default=settings["NETWORK_LR"],
                         help="the learning rate of every Adam on stage 1's network (SimpleAdam, torch.optim.Adam "

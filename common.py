@@ -156,4 +156,10 @@ def parabola_closed_form(x0, lr, n):
     The slope is 2x, so one step is x - lr * 2x = (1 - 2*lr) * x: every step
     multiplies x by the same factor, and n steps by that factor to the n.
     """
-    return x0 * (1 - 2 * lr) ** n
+    if x0 == 0:  # 0 stays 0, even where the factor to the n is past float64's largest number
+        return 0.0
+    factor = 1 - 2 * lr
+    try:
+        return x0 * factor**n
+    except OverflowError:  # the factor to the n is past float64's largest number: infinity, with its sign
+        return x0 * (float("inf") if factor > 0 or n % 2 == 0 else float("-inf"))

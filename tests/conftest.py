@@ -25,6 +25,7 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 from PIL import Image
 from torch import nn
 
@@ -37,6 +38,15 @@ REPO_DIR = Path(__file__).resolve().parent.parent
 # for the scripts and kernels it starts leaves both cores of a small machine to real work.
 torch.set_num_threads(1)
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+# Hypothesis explores the lessons' settings (tests/settings_space.py). The default suite draws a few
+# fixed examples per test, the same on every run; `pytest --hypothesis-profile explore` draws hundreds
+# of fresh ones (docs/reference.md). Each example runs a lesson: no deadline.
+QUICK = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]}
+settings.register_profile("fixed", max_examples=6, derandomize=True,
+                          database=None, print_blob=True, **QUICK)
+settings.register_profile("explore", max_examples=300, print_blob=True, **QUICK)
+settings.load_profile("fixed")
 
 
 def run_lesson(filename, args=(), out_dir=None):
@@ -196,14 +206,32 @@ class ScriptInThisProcess(Job):
         return super().result()
 
     def work(self):
-        """Its stderr holds what the run wrote there and every warning it raised, as a terminal shows them."""
-        stderr = io.StringIO()
-        with contextlib.redirect_stderr(stderr), warnings.catch_warnings(record=True) as raised:
+        """Its stderr holds what the run wrote there and every warning it raised, as a terminal shows them:
+        this thread's only. What notebooks' threads write or warn meanwhile goes where it went before."""
+        stderr, raised, this_thread = io.StringIO(), [], threading.current_thread()
+        with contextlib.redirect_stderr(OneThreadsStream(stderr, sys.stderr)), warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.simplefilter("ignore", ResourceWarning)  # raised when the garbage collector runs: not this run's
+            shown_before = warnings.showwarning
+            warnings.showwarning = lambda *warning: (raised.append(warning) if threading.current_thread() is this_thread
+                                                     else shown_before(*warning))
             printed = run_lesson(self.filename, self.args)[1]
-        stderr.writelines(warnings.formatwarning(w.message, w.category, w.filename, w.lineno) for w in raised)
+        stderr.writelines(warnings.formatwarning(*warning[:4]) for warning in raised)
         return subprocess.CompletedProcess([self.filename, *self.args], 0, printed, stderr.getvalue())
+
+
+class OneThreadsStream(io.TextIOBase):
+    """sys.stderr for one thread's run: that thread's writes go to `mine`, every other thread's to `others`."""
+
+    def __init__(self, mine, others):
+        super().__init__()
+        self.thread, self.mine, self.others = threading.current_thread(), mine, others
+
+    def write(self, text):
+        return (self.mine if threading.current_thread() is self.thread else self.others).write(text)
+
+    def flush(self):
+        self.others.flush()
 
 
 # The commands README.md runs in order (each with --json), a bad flag typed in a terminal, a run that
@@ -221,9 +249,11 @@ END_TO_END_RUNS = {
 }
 IN_THIS_PROCESS = ("stage2", "stage4")
 LESSONS = ("01_pattern_classifier", "02_gd_parabola_anim", "03_custom_optimizer", "04_adam_by_hand")
-# Cells a test appends to a notebook: inside the kernel, a script reads no flags from the kernel's own
-# command line, and `%run SCRIPT --flags` reads its flags.
+# Cells a test appends to a notebook: a bad setting shows one line, not a traceback (a cell that starts
+# with "# raises" may fail: the cells after it run all the same); inside the kernel, a script reads no
+# flags from the kernel's own command line, and `%run SCRIPT --flags` reads its flags.
 KERNEL_CHECKS = {"02_gd_parabola_anim": [
+    '# raises: a bad setting, as a learner may type it\nFRAMES = 1\n_flags.apply("02_gd_parabola_anim", globals())',
     "import sys, _cli\nprint('kernel flags:', _cli.command_line_flags(), '-f' in sys.argv)",
     "%run 02_gd_parabola_anim.py --steps 3 --frames 2 --quiet --json --out-dir flags_read",
 ]}
@@ -267,7 +297,9 @@ class BackgroundNotebook(Job):
         notebook = nbformat.read(self.work_dir / f"{self.lesson}.ipynb", as_version=4)
         own = len(notebook.cells) + len(KERNEL_CHECKS.get(self.lesson, []))
         again = {name: with_settings(notebook.cells, settings) for name, settings in self.again.items()}
-        notebook.cells += [nbformat.v4.new_code_cell(code) for code in KERNEL_CHECKS.get(self.lesson, [])]
+        notebook.cells += [nbformat.v4.new_code_cell(code, metadata={"tags": ["raises-exception"]}
+                                                     if code.startswith("# raises") else {})
+                           for code in KERNEL_CHECKS.get(self.lesson, [])]
         notebook.cells += [cell for cells in again.values() for cell in cells]
         client = nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3", resources={
             "metadata": {"path": str(self.work_dir)}}, shutdown_kernel="immediate")  # outputs are in: no need to wait

@@ -5,10 +5,13 @@ state and the same errors; and TextbookAdam, the same formula in another order, 
 import copy
 import inspect
 import io
+import math
 import re
 
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 from twins import (
     assert_same_bits,
@@ -196,6 +199,45 @@ def test_adams_own_state_dict_continues_in_simple_adam(simple_adam):
     train_both(model, twin, ours, reference, steps=range(10, 20))
 
 
+# What an older torch.optim.Adam saved: groups without the settings added since (PyTorch's own
+# test_can_load_older_state_dict deletes these), and the step count as a number, not a tensor.
+NEWER_ADAM_KEYS = ("amsgrad", "maximize", "foreach", "capturable", "differentiable", "fused", "decoupled_weight_decay")
+
+
+def test_a_state_dict_from_an_older_adam_loads_as_adam_loads_it(simple_adam):
+    """Adam's __setstate__ fills in the missing settings with their defaults; SimpleAdam must too, then step on
+    with the same bits as Adam loaded from the same dict."""
+    model, _ = twin_models(15)
+    saver = adam(model.parameters(), lr=0.01, weight_decay=0.01)
+    for step in range(5):
+        train_step(model, saver, step)
+    older = copy.deepcopy(saver.state_dict())
+    for group in older["param_groups"]:
+        assert set(NEWER_ADAM_KEYS) <= set(group)
+        for key in NEWER_ADAM_KEYS:
+            del group[key]
+    for state in older["state"].values():
+        state["step"] = state["step"].item()
+    twin = copy.deepcopy(model)
+    ours, theirs = simple_adam(model.parameters(), amsgrad=True), torch.optim.Adam(twin.parameters(), amsgrad=True)
+    ours.load_state_dict(copy.deepcopy(older))  # each its own copy: loading keeps the dict's tensors as they are
+    theirs.load_state_dict(older)
+    assert ours.param_groups[0]["amsgrad"] is theirs.param_groups[0]["amsgrad"] is False  # the default, not ours
+    train_both(model, twin, ours, theirs, steps=range(5, 15))
+
+
+def test_a_group_with_its_own_eps_uses_it(simple_adam):
+    """eps, like every setting, is each group's own: a large one in the first group changes its steps."""
+    model, twin = twin_models(16)
+
+    def groups(m):
+        return [{"params": m[0].parameters(), "eps": 0.5}, {"params": [*m[2].parameters(), *m[4].parameters()]}]
+
+    ours, theirs = simple_adam(groups(model), lr=0.01), adam(groups(twin), lr=0.01)
+    assert [g["eps"] for g in ours.param_groups] == [0.5, 1e-8]
+    train_both(model, twin, ours, theirs, steps=range(10))
+
+
 def test_a_deep_copy_trains_on_as_the_original_would(simple_adam):
     model, twin = twin_models(9)
     ours, theirs = simple_adam(model.parameters(), amsgrad=True), adam(twin.parameters(), amsgrad=True)
@@ -364,3 +406,100 @@ def test_textbook_adam_is_a_few_roundings_from_simple_adam_and_eps_inside_is_ano
     assert not all(torch.equal(ours, theirs) for ours, theirs in zip(simple, textbook))
     assert not all(torch.equal(ours, theirs) for ours, theirs in zip(textbook, eps_inside))
     assert torch.equal(trained(adam_lesson.SimpleAdam)[0], simple[0])  # the runs are repeatable: not noise
+
+
+# --- at any settings: drawn by Hypothesis, compared bit for bit ----------------------------------
+
+def same_bits(ours, theirs):
+    """Bit for bit, NaN included (torch.equal calls two NaNs different): each float32 as its 32 bits."""
+    return all(torch.equal(a.detach().view(torch.int32), b.detach().view(torch.int32)) for a, b in zip(ours, theirs))
+
+
+def train_and_compare(model, twin, ours, theirs, steps=3):
+    for step in range(steps):
+        train_step(model, ours, step)
+        train_step(twin, theirs, step)
+        assert same_bits(model.parameters(), twin.parameters()), f"step {step}"
+
+
+UNIT = st.floats(0, 1)
+BETA = st.floats(0, 1, exclude_max=True)
+
+
+@given(lr=UNIT, betas=st.tuples(BETA, BETA), eps=UNIT, weight_decay=UNIT, amsgrad=st.booleans(),
+       maximize=st.booleans())
+def test_simple_adam_is_adam_at_any_settings(simple_adam, lr, betas, eps, weight_decay, amsgrad, maximize):
+    settings = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "amsgrad": amsgrad,
+                "maximize": maximize}
+    model, twin = twin_models(18)
+    train_and_compare(model, twin, simple_adam(model.parameters(), **settings), adam(twin.parameters(), **settings))
+
+
+@given(lr=UNIT, alpha=BETA, eps=st.floats(1e-12, 1))
+def test_simple_rmsprop_is_torch_rmsprop_at_any_settings(adam_lesson, lr, alpha, eps):
+    """Lesson 04's RMSProp, SimpleAdam's update without m and bias correction, against PyTorch's own."""
+    model, twin = twin_models(19)
+    ours = adam_lesson.SimpleRMSprop(model.parameters(), lr=lr, alpha=alpha, eps=eps)
+    theirs = torch.optim.RMSprop(twin.parameters(), lr=lr, alpha=alpha, eps=eps, foreach=False)
+    train_and_compare(model, twin, ours, theirs, steps=5)
+
+
+def test_simple_rmsprops_defaults_are_rmsprops(adam_lesson):
+    ours, theirs = inspect.signature(adam_lesson.SimpleRMSprop).parameters, inspect.signature(torch.optim.RMSprop)
+    assert all(ours[name].default == theirs.parameters[name].default for name in ("lr", "alpha", "eps"))
+    model, twin = twin_models(20)
+    train_and_compare(model, twin, adam_lesson.SimpleRMSprop(model.parameters()), torch.optim.RMSprop(
+        twin.parameters()), steps=10)
+
+
+# --- how far one Adam step can go: the bound, against torch.optim.Adam itself -------------------------
+
+def step_bounds(steps, beta1, beta2):
+    """B(1), ..., B(steps): Cauchy-Schwarz on m's sum against v's sum, then both bias corrections; the sum
+    of (beta1^2/beta2)^j added up term by term here, not by its closed form."""
+    t = torch.arange(1, steps + 1, dtype=torch.float64)
+    sums = ((beta1**2 / beta2) ** (t - 1)).cumsum(0)
+    return (1 - beta1) / math.sqrt(1 - beta2) * sums.sqrt() * (1 - beta2**t).sqrt() / (1 - beta1**t)
+
+
+def adams_moves(gradients, **settings):
+    """torch.optim.Adam (lr 1) fed gradients[k] at step k + 1: how far each step moved each coordinate."""
+    point = torch.zeros(gradients.shape[1], dtype=torch.float64, requires_grad=True)
+    optimizer, positions = torch.optim.Adam([point], lr=1.0, **settings), [torch.zeros(gradients.shape[1])]
+    for gradient in gradients:
+        point.grad = gradient.clone()
+        optimizer.step()
+        positions.append(point.detach().clone())
+    return torch.stack(positions).diff(dim=0).abs()
+
+
+def gradient_sequences(steps, beta1, beta2, seed=0):
+    """Column 0 grows by beta2/beta1 a step, up to 1e76 (the case of equality); 3 random kinds in the rest:
+    sizes drawn anywhere from 1e-6 to 1e6, a random walk of the size, and zeros broken by rare spikes."""
+    draw = torch.Generator().manual_seed(seed)
+    k = torch.arange(steps, dtype=torch.float64)[:, None]
+    uniform = lambda columns: torch.rand(steps, columns, generator=draw, dtype=torch.float64)  # noqa: E731
+    signs = lambda columns: torch.randn(steps, columns, generator=draw, dtype=torch.float64).sign()  # noqa: E731
+    growing = 1e76 * (beta1 / beta2) ** (steps - 1 - k)  # eps counts for nothing but at the very start
+    scattered = 10 ** (12 * uniform(20) - 6) * signs(20)
+    walk = 10 ** (0.3 * torch.randn(steps, 20, generator=draw, dtype=torch.float64).cumsum(0)) * signs(20)
+    spikes = (uniform(20) < 0.01) * 10 ** (12 * uniform(20) - 6)
+    return torch.cat([growing, scattered, walk, spikes], dim=1)
+
+
+@pytest.mark.parametrize("betas, steps", [((0.9, 0.999), 3000), ((0.5, 0.9), 400)], ids=str)
+def test_adams_step_stays_within_the_bound_and_a_growing_gradient_nearly_reaches_it(betas, steps):
+    beta1, beta2 = betas
+    moves, bounds = adams_moves(gradient_sequences(steps, beta1, beta2), betas=betas), step_bounds(steps, *betas)
+    assert (moves <= bounds[:, None] * (1 + 1e-12)).all()  # float64's rounding aside
+    supremum = (1 - beta1) / math.sqrt((1 - beta2) * (1 - beta1**2 / beta2))  # 7.27 for the defaults
+    assert bounds.max() <= supremum * (1 + 1e-12)
+    assert moves[-1, 0] > 0.97 * supremum > (1 - beta1) / math.sqrt(1 - beta2)  # past the lesson's old bound
+    assert torch.allclose(moves[-steps // 4 :, 0], bounds[-steps // 4 :], rtol=1e-9, atol=0)  # once eps is nothing
+
+
+def test_the_lessons_bound_is_this_bound(adam_lesson):
+    bounds = step_bounds(5000, 0.9, 0.999)
+    for t in (1, 2, 10, 100, 1000, 5000):
+        assert adam_lesson.adam_bound(t) == pytest.approx(bounds[t - 1].item(), rel=1e-12)
+    assert adam_lesson.adam_bound(math.inf) == pytest.approx(7.2703, abs=5e-5)

@@ -160,6 +160,7 @@ def test_compare_weights_sees_one_bit_in_any_parameter():
 
 @pytest.mark.parametrize("x0, lr, n, expected", [
     (1.0, 0.25, 3, 0.125), (2.0, 0.5, 7, 0.0), (1.0, 1.0, 5, -1.0), (-3.0, 0.75, 2, -0.75), (1.0, 0.01, 0, 1.0),
+    (0.0, 2.0, 800, 0.0),  # 0 stays 0, though 3^800 is past float64
 ])
 def test_closed_form_by_hand(x0, lr, n, expected):
     assert common.parabola_closed_form(x0, lr, n) == expected

@@ -1,8 +1,10 @@
 """03_custom_optimizer.py, run top to bottom as a learner runs it, against independent answers:
 the closed form, stage 1's training (written out again in conftest, and 01's own `train`),
-descents with the derivative worked out on paper, and the pictures' pixels.
+descents with the derivatives worked out on paper, torch.optim.SGD's own runs, and the pictures'
+pixels; at the settings the issue named, and at settings that Hypothesis draws from the flags' ranges.
 (SimpleGD and SimpleMomentum themselves are tested against torch.optim.SGD in test_optimizers.py.)"""
 
+import ast
 import functools
 import io
 import json
@@ -14,6 +16,8 @@ import nbformat
 import numpy as np
 import pytest
 import torch
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 import _cli
 import _figures
@@ -31,10 +35,15 @@ from conftest import (
     run_in_terminal,
     run_lesson,
 )
+from settings_space import check_generic, lesson_flags, number_text, parser_of, run_quickly
 
 LESSON = "03_custom_optimizer.py"
 SOURCE = (REPO_DIR / LESSON).read_text()
 QUICK = ("--epochs", "1", "--minima-steps", "10", "--no-plots")  # parts 2 and 3 as short as they go
+# Runs that several tests read (each runs once): part 3 past every edge, with part 2 at a power of two;
+# part 3 past plain descent's edges, with part 2 at the default lr, 0.1.
+PAST_THE_EDGES = ("--lr", "0.5", "--minima-lr", "1", "--epochs", "1", "--no-plots", "--json")
+OSCILLATING = ("--minima-lr", "0.3", "--epochs", "1", "--no-plots", "--json")
 
 
 def settings_cell():
@@ -174,6 +183,30 @@ def test_part_2_verdicts_are_the_weights_compared(tmp_path):
             in printed)
 
 
+def lr_kind_in_float32(lr):
+    """How the article's product p.grad * -lr rounds: never where float32's lr is 0 or a power of two."""
+    lr32 = np.float32(lr)
+    mantissa, exponent = np.frexp(lr32)
+    return "0" if lr32 == 0 else f"2^{exponent - 1}" if mantissa == 0.5 else "not a power of two"
+
+
+@pytest.mark.parametrize("lr, kind, identical, run", [("0.5", "2^-1", True, PAST_THE_EDGES),
+                                                      ("0.1", "not a power of two", False, OSCILLATING)])
+def test_the_articles_form_matches_sgd_where_lr_is_a_power_of_two(lr, kind, identical, run):
+    """p.grad * -lr is exact for lr = 0.5 (one rounding, as in SGD), not for 0.1: the verdict and its reason."""
+    reference = articles_loop(0, epochs=1, lr=float(lr), momentum=0)[0]
+    article = articles_loop(0, epochs=1, lr=float(lr), momentum=0, optimizer_class=ArticleGD)[0]
+    gap = largest_difference(article, reference)
+    assert (gap == 0) is identical and lr_kind_in_float32(float(lr)) == kind
+    _, printed = lesson(*run)
+    network = last_json_line(printed)["network"]
+    assert network["article_identical"] is identical and network["article_max_abs_diff"] == gap
+    assert network["exact_product"] is identical and network["identical_to_sgd"] is True
+    verdict = "identical, bit for bit" if identical else "DIFFERENT"
+    assert (f"  weights after the article's p.add_(p.grad * -lr) vs torch.optim.SGD(momentum=0): {verdict} "
+            f"(largest difference {gap:g}); lr {lr} in float32 is {kind}") in printed.splitlines()
+
+
 def test_part_2_trains_with_stage_1s_loop_and_evaluates_honestly():
     model, _ = articles_loop(3, epochs=1, lr=0.2, momentum=0)
     _, printed = lesson("--lr", "0.2", "--epochs", "1", "--seed", "3", "--minima-steps", "5", "--no-plots", "--json")
@@ -192,7 +225,7 @@ def test_part_2_trains_with_stage_1s_loop_and_evaluates_honestly():
     assert network["article_max_abs_diff"] == article_gap > 0 and network["article_identical"] is False
     lines = printed.splitlines()
     assert (f"  weights after the article's p.add_(p.grad * -lr) vs torch.optim.SGD(momentum=0): DIFFERENT "
-            f"(largest difference {article_gap:g})") in lines
+            f"(largest difference {article_gap:g}); lr 0.2 in float32 is not a power of two") in lines
     assert not [line for line in lines if "epoch " in line and "Part 2" not in line]  # no loss lines, no progress
     assert "Part 2: SimpleGD(lr=0.2) trains Test_Conv with stage 1's loop, 1 epoch" in lines
     assert (f"  training accuracy {network['train_accuracy_before']:.1f}% -> "
@@ -265,6 +298,10 @@ def bumpy_slope(x):
     return x / 2 + 2.5 * math.cos(5 * x)
 
 
+def bumpy_curvature(x):
+    return 0.5 - 12.5 * math.sin(5 * x)
+
+
 def descend_by_hand(x0, lr, steps, momentum=0.0):
     """Gradient descent in float64 with the derivative worked out on paper."""
     x, velocity = x0, 0.0
@@ -275,53 +312,199 @@ def descend_by_hand(x0, lr, steps, momentum=0.0):
     return x
 
 
-F_BEST = min(bumpy(-4 + k * 1e-4) for k in range(80001))
+def floors_by_hand():
+    """Every local minimum of bumpy in [-4, 4]: where the slope turns from - to + on a grid, then bisection."""
+    grid = np.linspace(-4, 4, 4001)
+    slopes = grid / 2 + 2.5 * np.cos(5 * grid)
+    turns = (slopes[:-1] < 0) & (slopes[1:] >= 0)
+    floors = []
+    for low, high in zip(grid[:-1][turns], grid[1:][turns]):
+        for _ in range(60):
+            middle = (low + high) / 2
+            low, high = (middle, high) if bumpy_slope(middle) < 0 else (low, middle)
+        floors.append(float((low + high) / 2))
+    return floors
 
 
-def test_global_minimum_is_the_lowest_point(custom_optimizer):
-    x_best, f_best = custom_optimizer.global_minimum()
-    assert F_BEST - 1e-9 <= f_best <= F_BEST + 1e-9
-    assert abs(bumpy_slope(x_best)) < 1e-3  # a stationary point
+FLOORS = floors_by_hand()
+F_BEST = min(map(bumpy, FLOORS))
+MOMENTA = {"SimpleGD": 0.0, "SimpleMomentum": 0.9}
+DEFAULT_STARTS = [2.5, 3.0, -2.0]
+
+
+def positions_by_sgd(x0, lr, steps, momentum):
+    """The run as torch.optim.SGD takes it, in float32 as the lesson's runs: every position, up to |x| > 1000."""
+    x = torch.tensor(x0, requires_grad=True)
+    optimizer = torch.optim.SGD([x], lr=lr, momentum=momentum)
+    xs = [x.item()]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (x**2 / 4 + 0.5 * torch.sin(5 * x)).backward()
+        optimizer.step()
+        xs.append(x.item())
+        if not abs(xs[-1]) <= 1000:
+            break
+    return xs
+
+
+def expected_verdict(positions, momentum, lr):
+    """The lesson's rules for a run's verdict, applied here with the derivatives worked out on paper."""
+    x, steps = positions[-1], [b - a for a, b in zip(positions, positions[1:])]
+    at_rest = max(map(abs, steps)) < 1e-4 and abs(bumpy_slope(x)) < 1e-3
+    if at_rest and bumpy_curvature(x) > 0 and lr * bumpy_curvature(x) < 2 * (1 + momentum):  # below the edge
+        where = "the global" if bumpy(x) - F_BEST < 1e-3 else "a local"
+        return f"settled at {where} minimum" + ("" if abs(x) <= 4 else ", outside the drawn range")
+    if all(step == 0 for step in steps):
+        return "stalled"
+    if at_rest and bumpy_curvature(x) <= 0:
+        return "at rest, not at a minimum"
+    if abs(x) > 4:
+        return "left the drawn range"
+    if len(steps) > 1 and all(a * b < 0 for a, b in zip(steps, steps[1:])) and abs(steps[-1]) >= abs(steps[0]):
+        return "oscillating"
+    return "still moving"
+
+
+def check_steps(positions, lr, momentum, from_start):
+    """Each step is the optimizer's, in float32: -lr * f'(x), plus momentum times the step before (not on the
+    run's first step), to within float32's roundings."""
+    def ulp(x):
+        return float(np.spacing(np.float32(abs(x))))
+
+    for k in range(1 if momentum and not from_start else 0, len(positions) - 1):
+        x, step = positions[k], positions[k + 1] - positions[k]
+        before = positions[k] - positions[k - 1] if k > 0 else 0.0
+        expected = momentum * before - lr * bumpy_slope(x)
+        tolerance = (2 * (ulp(positions[k + 1]) + ulp(x)) + 4e-6 * lr * (1 + abs(x) + abs(bumpy_slope(x)))
+                     + 2e-6 * (abs(step) + abs(before)))
+        assert abs(step - expected) <= tolerance, (k, positions, lr, momentum)
+
+
+def check_part_3(report, printed, lr, steps, starts):
+    """Part 3's every claim against the recomputation here: the floors and their edges, each run's path,
+    verdict and printed line."""
+    valleys, lines = report["valleys"], printed.splitlines()
+    curvatures = [bumpy_curvature(x) for x in FLOORS]
+    assert valleys["floors"] == pytest.approx(FLOORS, abs=1e-9)
+    assert valleys["curvatures"] == pytest.approx(curvatures, rel=1e-9)
+    assert (f"  {len(FLOORS)} valley floors in [-4, 4], f'' = {min(curvatures):.4g} to {max(curvatures):.4g} there; "
+            "a run can settle on one only below its edge 2(1 + momentum)/f'':") in lines
+    for name, momentum in MOMENTA.items():
+        edges = [2 * (1 + momentum) / curvature for curvature in curvatures]
+        assert valleys["edges"][name] == pytest.approx(edges, rel=1e-9)
+        assert (f"    {name:<14} edges {min(edges):.4f} to {max(edges):.4f}: lr {lr:g} is below "
+                f"{sum(lr < edge for edge in edges)} of them") in lines
+    runs = report["local_minima"]
+    assert [(run["optimizer"], run["x0"]) for run in runs] == [(name, x0) for name in MOMENTA for x0 in starts]
+    for run in runs:
+        momentum, last = MOMENTA[run["optimizer"]], run["last_positions"]
+        assert len(last) == min(steps, 10) + 1 and last[-1] == run["x_final"]
+        if steps <= 10:
+            assert last[0] == float(np.float32(run["x0"]))
+        check_steps(last, lr, momentum, from_start=steps <= 10)
+        assert run["verdict"] == expected_verdict(last, momentum, lr)
+        assert run["is_global"] is (run["verdict"] == "settled at the global minimum")
+        assert run["slope_final"] == pytest.approx(bumpy_slope(run["x_final"]), rel=1e-9, abs=1e-12)
+        assert run["f_final"] == pytest.approx(bumpy(run["x_final"]), rel=1e-6, abs=1e-6)
+        largest = max(abs(b - a) for a, b in zip(last, last[1:]))
+        assert run["largest_last_step"] == largest
+        assert (f"  {run['optimizer']:<14} from x0 = {run['x0']:>5g}: x = {run['x_final']:8.4f}, "
+                f"f = {run['f_final']:7.4f}, f' = {run['slope_final']:8.1e}, last {len(last) - 1} steps <= "
+                f"{largest:.2g}: {run['verdict']}") in lines
+    assert "stopped at" not in printed
+
+
+def check_against_sgd(report, lr, steps):
+    """Each run ends where torch.optim.SGD ends, bit for bit (SimpleGD and SimpleMomentum are SGD's twins)."""
+    for run in report["local_minima"]:
+        assert run["last_positions"] == positions_by_sgd(run["x0"], lr, steps, MOMENTA[run["optimizer"]])[-11:]
 
 
 def check_runs(runs, lr, steps):
     for run in runs:
-        momentum = {"SimpleGD": 0.0, "SimpleMomentum": 0.9}[run["optimizer"]]
+        momentum = MOMENTA[run["optimizer"]]
         x_final = descend_by_hand(run["x0"], lr, steps, momentum)
         assert run["x_final"] == pytest.approx(x_final, abs=1e-3)
         assert run["f_final"] == pytest.approx(bumpy(x_final), abs=1e-4)
-        assert run["is_global"] == (bumpy(x_final) - F_BEST < 1e-3)
+        assert run["verdict"] == expected_verdict(run["last_positions"], momentum, lr)
+        assert run["is_global"] == (run["verdict"] == "settled at the global minimum")
+
+
+def test_the_floors_and_the_global_minimum(custom_optimizer):
+    assert custom_optimizer.floors.tolist() == pytest.approx(FLOORS, abs=1e-9) and len(FLOORS) == 7
+    assert custom_optimizer.f_best == pytest.approx(F_BEST, abs=1e-12)
+    assert abs(bumpy_slope(custom_optimizer.x_best)) < 1e-9 and bumpy_curvature(custom_optimizer.x_best) > 0
+    assert min(bumpy(-4 + k * 1e-4) for k in range(80001)) >= F_BEST  # no point of the drawn range lies lower
 
 
 def test_local_minima_claims_hold():
     namespace, printed = lesson("--no-plots", "--json", "--epochs", "1")
-    runs = last_json_line(printed)["local_minima"]
-    assert len(runs) == 6 and [run["x0"] for run in runs] == [2.5, 3.0, -2.0] * 2
-    assert [run["optimizer"] for run in runs] == ["SimpleGD"] * 3 + ["SimpleMomentum"] * 3
+    report = last_json_line(printed)
+    runs = report["local_minima"]
+    check_part_3(report, printed, 0.05, 200, DEFAULT_STARTS)
     check_runs(runs, 0.05, 200)
-    by_start = {(r["optimizer"], r["x0"]): r["is_global"] for r in runs}
-    assert by_start[("SimpleGD", 2.5)] is False and by_start[("SimpleMomentum", 2.5)] is True
-    assert by_start[("SimpleGD", 3.0)] is False and by_start[("SimpleMomentum", 3.0)] is False
-    assert by_start[("SimpleGD", -2.0)] is False and by_start[("SimpleMomentum", -2.0)] is True
+    local, best = "settled at a local minimum", "settled at the global minimum"
+    assert [run["verdict"] for run in runs] == [local, local, local, best, local, best]  # as the reading says
     assert all(len(run["xs"]) == len(run["fs"]) == 201 for run in namespace.runs)
-    lines = printed.splitlines()
     assert (f"Part 3: f(x) = x^2/4 + sin(5x)/2, global minimum f({namespace.x_best:.4f}) = {F_BEST:.4f}; "
-            "lr 0.05, 200 steps, SimpleMomentum with momentum 0.9") in lines
-    for run in runs:
-        where = "the global minimum" if run["is_global"] else "a local minimum"
-        assert (f"  {run['optimizer']:<14} from x0 = {run['x0']:>5g}: stopped at x = {run['x_final']:8.4f}, "
-                f"f = {run['f_final']:7.4f}, {where}") in lines
+            "lr 0.05, 200 steps, SimpleMomentum with momentum 0.9") in printed.splitlines()
 
 
-def test_the_verdict_is_about_the_last_position(custom_optimizer):
-    # after 30 steps, momentum from -2 has just come within reach of the global minimum: one step earlier it had not
+def test_lr_1_a_run_that_left_the_drawn_range_is_not_a_minimum():
+    """The issue's run "stopped at x = -10.0441, a local minimum": it ends outside [-4, 4], still moving fast."""
+    report = last_json_line(printed := lesson(*PAST_THE_EDGES)[1])
+    check_part_3(report, printed, 1.0, 200, DEFAULT_STARTS)
+    check_against_sgd(report, 1.0, 200)
+    run = report["local_minima"][4]
+    assert (run["optimizer"], run["x0"], f"{run['x_final']:.4f}") == ("SimpleMomentum", 3.0, "-10.0441")
+    assert run["verdict"] == "left the drawn range" and run["slope_final"] < -2 and run["largest_last_step"] > 7
+    assert not [r for r in report["local_minima"] if r["verdict"].startswith("settled")]  # lr 1 is past every edge
+    assert 1.0 > max(max(edges) for edges in report["valleys"]["edges"].values())
+
+
+def test_lr_0_3_plain_descent_past_every_edge_oscillates_or_moves_on():
+    report = last_json_line(printed := lesson(*OSCILLATING)[1])
+    check_part_3(report, printed, 0.3, 200, DEFAULT_STARTS)
+    check_against_sgd(report, 0.3, 200)
+    plain = [run["verdict"] for run in report["local_minima"] if run["optimizer"] == "SimpleGD"]
+    assert plain == ["oscillating", "still moving", "oscillating"] and 0.3 > max(report["valleys"]["edges"]["SimpleGD"])
+    assert "    SimpleGD       edges 0.1541 to 0.2408: lr 0.3 is below 0 of them" in printed.splitlines()
+
+
+def test_ten_steps_every_run_is_still_moving():
+    report = last_json_line(printed := lesson("--steps", "20", "--json", *QUICK)[1])
+    check_part_3(report, printed, 0.05, 10, DEFAULT_STARTS)
+    check_against_sgd(report, 0.05, 10)
+    assert [run["verdict"] for run in report["local_minima"]] == ["still moving"] * 6
+
+
+def test_a_run_near_the_global_minimum_in_flight_is_not_settled(custom_optimizer):
+    """After 30 steps, momentum from -2 is within 0.001 of the lowest value, but still moving: no verdict yet."""
     run = custom_optimizer.roll(-2.0, 0.9, 0.05, 30)
-    x_final = descend_by_hand(-2.0, 0.05, 30, momentum=0.9)
-    assert bumpy(x_final) - F_BEST < 1e-3 < bumpy(descend_by_hand(-2.0, 0.05, 29, momentum=0.9)) - F_BEST
-    assert run["optimizer"] == "SimpleMomentum" and run["is_global"] is True and len(run["xs"]) == 31
-    # after 26 steps it is 0.004 above the lowest value: close, but not within the 0.001 that counts
-    assert 1e-3 < bumpy(descend_by_hand(-2.0, 0.05, 26, momentum=0.9)) - F_BEST < 1e-2
-    assert custom_optimizer.roll(-2.0, 0.9, 0.05, 26)["is_global"] is False
+    assert bumpy(run["x_final"]) - F_BEST < 1e-3 and run["largest_last_step"] > 1e-3
+    assert run["verdict"] == "still moving" == expected_verdict(run["xs"][-11:], 0.9, 0.05)
+    assert run["is_global"] is False
+    assert run["xs"] == positions_by_sgd(-2.0, 0.05, 30, 0.9)
+
+
+@pytest.mark.parametrize("argv, verdicts", [
+    (["--minima-lr", "0", "--minima-steps", "6"], ["stalled"] * 2),
+    # a start on the global floor, at lr 0.16: past SimpleGD's edge there (0.1541), below SimpleMomentum's (0.2928)
+    (["--minima-lr", "0.16", "--starts=-0.30207", "--minima-steps", "6"], ["oscillating", "settled at the global minimum"]),
+    # lr 0.2 from 2.5: plain descent swings in a 2-cycle, every step as long; momentum still moves by 1.3e-4 a step
+    (["--minima-lr", "0.2", "--starts=2.5"], ["oscillating", "still moving"]),
+])
+def test_verdicts_that_are_close_calls(argv, verdicts):
+    status, out, err = terminal([*argv, "--steps", "1", "--epochs", "1", "--no-plots", "--json"])
+    assert status == 0 and err == ""
+    report, settings = last_json_line(out), vars(parser_of(LESSON).parse_args(argv))
+    check_part_3(report, out, settings["MINIMA_LR"], settings["MINIMA_STEPS"], settings["STARTS"])
+    runs = report["local_minima"]
+    assert [run["verdict"] for run in runs][:: len(settings["STARTS"])] == verdicts
+    if settings["MINIMA_LR"] == 0.2:
+        steps = np.diff(runs[0]["last_positions"])
+        assert abs(steps[0]) == abs(steps[-1]) and 1e-4 < runs[1]["largest_last_step"] < 1e-3
+        assert abs(runs[1]["slope_final"]) < 1e-3  # only its steps keep it from settling
 
 
 def test_a_smaller_learning_rate_takes_the_flags_value():
@@ -375,7 +558,7 @@ def test_script_end_to_end(end_to_end):
     result, tmp_path = end_to_end["stage3"].result(), end_to_end["stage3"].out_dir
     assert result.returncode == 0 and result.stderr == ""
     report = last_json_line(result.stdout)
-    assert list(report) == ["parabola", "network", "local_minima", "outputs"]
+    assert list(report) == ["parabola", "network", "valleys", "local_minima", "outputs"]
     assert report["parabola"]["x_expected"] == pytest.approx(0.8**50, rel=1e-12)
     assert report["parabola"]["x_final"] == pytest.approx(0.8**50, rel=1e-5)
     network = report["network"]
@@ -385,6 +568,7 @@ def test_script_end_to_end(end_to_end):
     assert network["test_accuracy_before"] < 50.0 < 99.0 < network["test_accuracy_after"] < 100.0
     assert [run["optimizer"] for run in report["local_minima"]] == ["SimpleGD"] * 3 + ["SimpleMomentum"] * 3
     check_runs(report["local_minima"], 0.05, 200)
+    check_part_3(report, result.stdout, 0.05, 200, DEFAULT_STARTS)
     assert report["outputs"] == [str(tmp_path / "03_parabola.png"), str(tmp_path / "03_local_minima.gif")]
     assert gif_timing(tmp_path / "03_local_minima.gif")[0] == [50] * 79 + [1500]  # 20 a second, the last held
     assert result.stdout.count("identical, bit for bit (largest difference 0)") == 2
@@ -392,7 +576,7 @@ def test_script_end_to_end(end_to_end):
     assert lines[3] == f"wrote {tmp_path / '03_parabola.png'}"  # right after part 1, which it draws
     assert lines[-2] == f"wrote {tmp_path / '03_local_minima.gif'}"
     assert [line for line in lines if line.startswith("wrote ")] == [lines[3], lines[-2]]  # each picture once
-    assert len(lines) == 20
+    assert len(lines) == 23
 
 
 def test_json_report_without_pictures_and_quiet():
@@ -401,9 +585,11 @@ def test_json_report_without_pictures_and_quiet():
     report = json.loads(out)
     assert report["outputs"] == [] and set(report["network"]) == {
         "train_accuracy_before", "train_accuracy_after", "test_accuracy_before", "test_accuracy_after",
-        "identical_to_sgd", "max_abs_diff", "article_identical", "article_max_abs_diff", "identical_to_stage1",
-        "stage1_max_abs_diff"}
-    assert set(report["local_minima"][0]) == {"optimizer", "x0", "x_final", "f_final", "is_global"}
+        "identical_to_sgd", "max_abs_diff", "article_identical", "article_max_abs_diff", "exact_product",
+        "identical_to_stage1", "stage1_max_abs_diff"}
+    assert set(report["valleys"]) == {"floors", "curvatures", "edges"}
+    assert list(report["local_minima"][0]) == ["optimizer", "x0", "x_final", "f_final", "slope_final",
+                                               "largest_last_step", "last_positions", "verdict", "is_global"]
 
 
 def test_same_seed_same_bytes_and_frames_follow_a_short_run(tmp_path):
@@ -427,6 +613,49 @@ def test_a_picture_cell_is_followed_by_its_reading_and_cells_stay_short():
         lines = [line for line in cell.source.splitlines() if line.strip()]
         if cell.cell_type == "code":
             assert len(lines) <= (45 if cell.source.startswith("class Simple") else 30), cell.source[:40]
+
+
+NESTED_SCOPES = (ast.FunctionDef, ast.Lambda, ast.ClassDef, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def module_level(node):
+    """node and what it holds, but for the functions, classes and comprehensions inside it."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, NESTED_SCOPES):
+            yield from module_level(child)
+
+
+def names_read_before_defined(source):
+    """(name, the function or class that reads it, the line that defines it) for each module-level name that
+    a function or class reads, where the lesson defines that name only further down."""
+    tree = ast.parse(source)
+    defined = {}
+    for node in (node for statement in tree.body for node in module_level(statement)):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+        else:
+            names = [node.id] if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) else []
+        for name in names:
+            defined.setdefault(name, node.lineno)
+    late = []
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.ClassDef)):
+            inside = list(ast.walk(statement))[1:]
+            local = {node.arg for node in inside if isinstance(node, ast.arg)} | {
+                node.id for node in inside if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load)}
+            late += [(node.id, statement.name, defined[node.id]) for node in inside
+                     if isinstance(node, ast.Name) and node.id not in local
+                     and defined.get(node.id, 0) > statement.lineno]
+    return late
+
+
+def test_each_name_is_defined_above_the_code_that_reads_it():
+    """Read top to bottom, the lesson shows each helper before the optimizer or function that calls it."""
+    assert names_read_before_defined(SOURCE) == []
+    assert names_read_before_defined("def f():\n    return g()\n\n\ndef g():\n    return 1\n") == [("g", "f", 5)]
 
 
 BAD_INPUTS = [
@@ -551,3 +780,103 @@ def test_help_says_which_part_each_flag_drives():
         assert "(default: " in entries[flag]
     assert "(default: 2.5,3.0,-2.0)" in entries["--starts"] and "(default: 80, or minima-steps+1" in entries["--frames"]
     assert "(default: 0.1)" in entries["--lr"] and "(default: 200)" in entries["--minima-steps"]
+
+
+# --- the settings space: every verdict at drawn settings, recomputed here ---------------------------
+
+def rates(narrow, whole_range=True):
+    """Learning rates from the flag's own range: mostly where the verdicts change, often a power of two."""
+    powers_of_two = st.integers(-30, 1).map(lambda k: repr(2.0**k))
+    return st.one_of(number_text(_cli.learning_rate, narrow), powers_of_two,
+                     *[number_text(_cli.learning_rate)] * whole_range)
+
+
+# Each run within about a second: parts 1 and 3 at most 300 steps, part 2 at most 3 epochs (a flag left
+# out is 1 epoch and 100 steps in part 3, not the defaults). FRAMES and DEVICE are left out: no pictures
+# are drawn, and part 2 runs where this machine can.
+SPACE = {"STEPS": (1, 300), "EPOCHS": (1, 3), "MINIMA_STEPS": (1, 300), "FRAMES": None, "DEVICE": None,
+         "LR": rates((0, 1.2), whole_range=False), "MINIMA_LR": rates((0, 1.5))}
+SHORTER = ["--epochs=1", "--minima-steps=100"]  # a drawn flag comes after these, and wins
+
+
+def parabola_by_sgd(lr, steps):
+    """Part 1's run as torch.optim.SGD takes it: every position, up to |x| > 1000."""
+    x = torch.tensor(1.0, requires_grad=True)
+    optimizer = torch.optim.SGD([x], lr=lr)
+    xs = [1.0]
+    for _ in range(steps):
+        optimizer.zero_grad()
+        torch.square(x).backward()
+        optimizer.step()
+        xs.append(x.item())
+        if not abs(xs[-1]) <= 1000:
+            break
+    return xs
+
+
+def first_failure(settings):
+    """The one line a run at these settings must stop with, worked out here; None if it must not stop."""
+    lr, steps = settings["LR"], settings["STEPS"]
+    xs = parabola_by_sgd(lr, steps)
+    if not abs(xs[-1]) <= 1000:
+        return f"SimpleGD(lr={lr:g}) from x0 = 1 diverged at step {len(xs) - 1}: |x| passed 1000"
+    losses = articles_loop(settings["SEED"], epochs=settings["EPOCHS"], lr=lr, momentum=0)[1]
+    bad = [i for i, loss in enumerate(losses) if not math.isfinite(loss)]
+    if bad:
+        return (f"training diverged (part 2, SimpleGD): the loss became {losses[bad[0]]} at epoch "
+                f"{bad[0] // 40 + 1}, step {bad[0] % 40 + 1}; try a smaller --lr\n")
+    for name, momentum in MOMENTA.items():
+        for x0 in settings["STARTS"]:
+            xs = positions_by_sgd(x0, settings["MINIMA_LR"], settings["MINIMA_STEPS"], momentum)
+            if not abs(xs[-1]) <= 1000:  # the message gives the start as float32 holds it
+                return (f"{name}(lr={settings['MINIMA_LR']:g}) from x0 = {xs[0]:g} diverged at step {len(xs) - 1}: "
+                        "|x| passed 1000")
+    return None
+
+
+def check_part_1(report, printed, lr, steps):
+    x_final, expected = parabola_by_sgd(lr, steps)[-1], (1 - 2 * lr) ** steps
+    assert report["parabola"] == {"x_final": x_final, "x_expected": expected}
+    difference = (f"relative difference {abs(x_final - expected) / abs(expected):.1e}" if expected
+                  else f"absolute difference {abs(x_final):.1e}")
+    assert f"  closed form x0*(1 - 2*lr)^n = {expected:.9g}, measured {x_final:.9g} ({difference})" in printed
+
+
+def check_part_2(report, printed, settings):
+    """SimpleGD and SimpleMomentum equal SGD; the article's form equals it where float32's lr is 0 or a power of
+    two, and otherwise as this test's own run of it says."""
+    network, lr = report["network"], settings["LR"]
+    assert network["identical_to_sgd"] is network["identical_to_stage1"] is True
+    assert network["max_abs_diff"] == network["stage1_max_abs_diff"] == 0.0
+    kind = lr_kind_in_float32(lr)
+    assert network["exact_product"] is (kind != "not a power of two")
+    if network["exact_product"]:
+        gap = 0.0
+    else:
+        sgd = articles_loop(settings["SEED"], epochs=settings["EPOCHS"], lr=lr, momentum=0)[0]
+        gap = largest_difference(articles_loop(settings["SEED"], epochs=settings["EPOCHS"], lr=lr, momentum=0,
+                                               optimizer_class=ArticleGD)[0], sgd)
+    assert network["article_max_abs_diff"] == gap and network["article_identical"] is (gap == 0)
+    verdict = "identical, bit for bit" if gap == 0 else "DIFFERENT"
+    assert (f"  weights after the article's p.add_(p.grad * -lr) vs torch.optim.SGD(momentum=0): {verdict} "
+            f"(largest difference {gap:g}); lr {lr:g} in float32 is {kind}") in printed.splitlines()
+    assert printed.count("identical, bit for bit (largest difference 0)") == 2 + (gap == 0)
+
+
+@given(lesson_flags(LESSON, SPACE).map(lambda drawn: SHORTER + drawn))
+@example(SHORTER + ["--minima-lr=5.0", "--starts=2.2285584500509194e-171"])  # a start that float32 holds as 0
+def test_settings_space_every_verdict_is_recomputed(argv):
+    """At drawn settings: part 1's closed form and run, part 2's three verdicts, part 3's floors, edges and each
+    run's verdict, all recomputed here; a run that stops says where, as worked out here."""
+    status, out, err, report = run_quickly(LESSON, argv)
+    check_generic(LESSON, status, out, err, report)
+    settings = vars(parser_of(LESSON).parse_args(argv))
+    if status == 1:  # it must have stopped where this test's own runs stop
+        failure = first_failure(settings)
+        assert failure is not None, err
+        assert err == f"{LESSON}: error: {failure}" + ("" if "--lr" in failure else "; try a smaller learning rate\n")
+        return
+    assert status == 0, err
+    check_part_1(report, out, settings["LR"], settings["STEPS"])
+    check_part_2(report, out, settings)
+    check_part_3(report, out, settings["MINIMA_LR"], settings["MINIMA_STEPS"], settings["STARTS"])

@@ -218,7 +218,7 @@ def test_a_gif_holds_at_most_its_frames_and_every_position_of_a_shorter_run(para
 def test_local_minima_markers_follow_their_runs(custom_optimizer, tmp_path, monkeypatch):
     captions = record_captions(monkeypatch)
     runs = [custom_optimizer.roll(2.5, momentum, 0.05, 40) for momentum in (0.0, 0.9)]
-    best = custom_optimizer.global_minimum()
+    best = custom_optimizer.x_best, custom_optimizer.f_best
     path = _figures.stage3_local_minima(runs, best, 4.0, 40, 41, 20, tmp_path / "minima.gif")
     frames = frames_of(path)
     assert len(frames) == len(captions) == 41

@@ -191,12 +191,29 @@ def test_run_all_shows_every_picture_inline(lesson, notebook_runs):
         assert base64.b64decode(data[mime]) == (run.work_dir / "outputs" / picture).read_bytes()
 
 
-def test_the_first_cell_prints_the_versions_beside_the_pins(notebook_runs):
-    text = printed(notebook_runs["03_custom_optimizer"].result().cells[1:2])
+def assert_version_table(text):
     pins = _notebook.pinned_versions()
     for name in _notebook.LIBRARIES:
-        row = next(line.split() for line in text.splitlines() if line.split()[:1] == [name])
+        row = next((line.split() for line in text.splitlines() if line.split()[:1] == [name]), None)
+        assert row is not None, f"no row for {name} in:\n{text}"
         assert row[1:4] == [_notebook.installed_version(name), pins[name], _notebook.OLDEST_CHECKED[name]]
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_the_first_cell_prints_the_versions_beside_the_pins(lesson, notebook_runs):
+    cell = notebook_runs[lesson].result().cells[1]
+    assert is_notebook_only(cell) and not [out for out in cell.get("outputs", []) if out.output_type != "stream"]
+    assert_version_table(printed([cell]))
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_the_first_cell_calls_show_versions(lesson, capsys, monkeypatch):
+    """Without a kernel: the notebook-only cell, run as Python beside the lessons, prints the table itself
+    (a bare `_notebook.show_versions`, not called, would print nothing here and show a function there)."""
+    monkeypatch.chdir(REPO_DIR)
+    setup = next(cell for cell in jupytext.read(REPO_DIR / f"{lesson}.py").cells if is_notebook_only(cell))
+    exec(compile(setup.source, f"{lesson} first cell", "exec"), {})
+    assert_version_table(capsys.readouterr().out)
 
 
 def test_in_a_kernel_a_script_reads_no_kernel_flags_but_run_reads_its_own(notebook_runs):
@@ -204,6 +221,15 @@ def test_in_a_kernel_a_script_reads_no_kernel_flags_but_run_reads_its_own(notebo
     assert printed(cells[:1]) == "kernel flags: [] True\n"
     report = last_json_line(printed(cells[1:]))
     assert report["steps"] == 3 and report["frames"] == 2 and report["gif"] == "flags_read/02_gd_parabola.gif"
+
+
+def test_a_bad_setting_in_a_notebook_shows_one_line_not_a_traceback(notebook_runs):
+    cells = notebook_runs["02_gd_parabola_anim"].result().cells
+    bad_setting = cells[len(cells) - len(KERNEL_CHECKS["02_gd_parabola_anim"])]
+    assert "FRAMES = 1" in bad_setting.source
+    [error] = [out for out in bad_setting.outputs if out.output_type == "error"]
+    assert error.ename == "SettingError" and error.traceback == [  # what Jupyter shows: these lines, and only these
+        "SettingError: argument --frames (FRAMES = 1): must be a whole number from 2 to 100001, got 1"]
 
 
 def test_a_notebook_stopped_midway_shuts_its_kernel_down(tmp_path):

@@ -173,6 +173,17 @@ def test_invalid_settings_raise_what_sgd_raises(pair, case):
     assert theirs is not None and ours == theirs
 
 
+@pytest.mark.parametrize("settings", [{"lr": -0.1, "momentum": -0.1}, {"lr": torch.tensor([0.1, 0.1]), "momentum": -1},
+                                      {"lr": -0.1, "params": []}, {"momentum": -0.1, "params": []}], ids=str)
+def test_two_invalid_settings_raise_what_sgd_raises_first(pair, settings):
+    """SGD checks the learning rate, then the momentum, then the parameters: with two wrong, the first one speaks."""
+    if "momentum" in settings and pair.name == "SimpleGD":
+        pytest.skip("SimpleGD has no momentum")
+    settings = {"params": [torch.zeros(3, requires_grad=True)], **settings}
+    ours, theirs = raised(lambda: pair.ours(**settings)), raised(lambda: pair.sgd(**settings))
+    assert theirs is not None and ours == theirs
+
+
 @pytest.mark.parametrize("case", ["empty list", "non-leaf tensor", "a tensor, not a list"])
 def test_invalid_parameters_raise_what_sgd_raises(pair, case):
     leaf = torch.zeros(3, requires_grad=True)

@@ -64,10 +64,16 @@ def no_momentum(report, out):
     assert report["train_accuracy_after"] == 100.0
 
 
+def lucky_draw(report, out):
+    assert report["test_accuracy_before"] == 100.0 and report["train_accuracy_before"] == 100.0
+    assert "  -> 100.0% right before any training: above the 50% of always guessing one pattern, by the luck of " \
+        "the initial weights" in out
+
+
 def unlucky_seed(report, out):
     assert report["final_loss"] == 0.0 and report["train_accuracy_after"] == 50.0
     assert report["article_check_after"] is False
-    training = out.split("\nTraining:")[1].split("highest loss")[0]
+    training = out.split("\nTraining:")[1].split("\n  step 1 took")[0]
     assert training.strip().splitlines()[-1].split()[-3:] == ["40/40", "loss", "0"]  # the last loss printed: 0
 
 
@@ -106,12 +112,14 @@ def small_steps(report, out):
     for x0 in (2.5, 3.0, -2.0):
         plain, momentum = runs[("SimpleGD", x0)], runs[("SimpleMomentum", x0)]
         assert momentum["x_final"] == pytest.approx(plain["x_final"], abs=1e-3) and not momentum["is_global"]
+        assert plain["verdict"] == momentum["verdict"] == "settled at a local minimum"
 
 
 def no_cure(report, out):
     momentum = {run["x0"]: run for run in report["local_minima"] if run["optimizer"] == "SimpleMomentum"}
-    assert momentum[3.8]["is_global"] is True
+    assert momentum[3.8]["is_global"] is True and momentum[3.8]["verdict"] == "settled at the global minimum"
     assert momentum[-3.5]["is_global"] is False and momentum[-3.5]["x_final"] == pytest.approx(0.91, abs=0.005)
+    assert momentum[-3.5]["verdict"] == "settled at a local minimum"
 
 
 def narrower_valley(report, out):
@@ -121,6 +129,8 @@ def narrower_valley(report, out):
     assert f"{momentum['rate_formula']:.6f}" == "0.818182"
     assert (f"{gd['distance_final']:.3g}", f"{momentum['distance_final']:.3g}") == ("0.229", "2.55e-11")
     assert f"{report['valley']['runs'][2]['distance_final']:.3g}" == "0.00339"  # as in the default valley
+    ranking = [row["run"] for row in report["valley"]["ranking"]]
+    assert ranking.index("SimpleAdam, lr 0.1") < ranking.index("gradient descent")  # now ahead of it
 
 
 def past_the_momentum_edge(report, out):
@@ -135,13 +145,15 @@ def past_the_momentum_edge(report, out):
 def on_the_floor(report, out):
     above = report["valley"]["edge_final_distances"]["gradient descent, above"]
     assert above < report["valley"]["runs"][0]["distance_start"] == 4.5
-    assert "gradient descent edge lr = 0.5: lr 0.505 (above) -> distance 4.5 shrank" in out
+    assert "edge lr = 0.5: lr 0.505 (above) -> distance 4.5 to 5.21e-07 in 150 steps: shrinking;" in out
+    assert report["valley"]["edges"]["gradient descent, above"]["verdict"] == "shrinking"
     assert "its first step moves x by 0.1 and y by 0;" in out  # y = 0, where it stays
 
 
 PROMISES = {
     "python 01_pattern_classifier.py --order shuffled": shuffled,
     "python 01_pattern_classifier.py --momentum 0": no_momentum,
+    "python 01_pattern_classifier.py --seed 203": lucky_draw,
     "python 01_pattern_classifier.py --seed 5": unlucky_seed,
     "python 01_pattern_classifier.py --seed 5 --epochs 5": unlucky_seed_trained_longer,
     "python 02_gd_parabola_anim.py --lr 0.6": reaches_zero,
@@ -231,6 +243,8 @@ def test_the_lesson_02_readings_are_true(reports, end_to_end):
         "converges", "converges", "oscillates and converges", "diverges"]
     assert runs[1.05]["steps_done"] == 72 and runs[0.1]["x_final"] == runs[0.9]["x_final"] == 2.802596928649634e-45
     assert out.count("stalled at 2.8e-45") == 2
+    assert "captions then read f(x) = 0 while x is not 0: x² rounds to 0 in float32" in " ".join(README.split())
+    assert all(np.float32(runs[lr]["x_final"]) ** 2 == 0 != runs[lr]["x_final"] for lr in (0.1, 0.9))
 
 
 def test_the_lesson_03_readings_are_true(reports):
@@ -238,6 +252,7 @@ def test_the_lesson_03_readings_are_true(reports):
                 if run["optimizer"] == "SimpleMomentum"}
     plain = [run["is_global"] for run in reports["stage3"]["local_minima"] if run["optimizer"] == "SimpleGD"]
     assert momentum == {2.5: True, 3.0: False, -2.0: True} and not any(plain)
+    assert all(run["verdict"].startswith("settled at") for run in reports["stage3"]["local_minima"])  # none in flight
 
 
 def test_the_lesson_04_readings_are_true(reports):
@@ -245,7 +260,10 @@ def test_the_lesson_04_readings_are_true(reports):
     assert gd["rate_measured"] == pytest.approx(gd["rate_formula"], rel=1e-9)  # on its line
     assert f"{gd['rate_formula']:.6f}" == "0.904762" and f"{momentum['rate_formula']:.6f}" == "0.634512"
     assert momentum["rate_formula"] < momentum["rate_measured"] < momentum["rate_formula"] + 0.01  # a little slower
-    assert adam["distance_final"] > gd["distance_final"] > momentum["distance_final"]  # Adam comes last
+    assert adam["distance_final"] > gd["distance_final"] > momentum["distance_final"]  # Adam ends last,
+    ranking = [row["run"] for row in reports["stage4"]["valley"]["ranking"]]
+    assert ranking[-2:] == ["SimpleAdam, lr 1 (the grid's best)", "SimpleAdam, lr 0.1"]  # even at the grid's best
+    assert len(reports["stage4"]["valley"]["adam_grid"]) == 4  # "the four rates the lesson tries"
     assert reports["stage4"]["network"]["identical_to_adam"] is True
 
 
