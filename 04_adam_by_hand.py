@@ -153,14 +153,14 @@ print(f"  momentum: lr {momentum_lr:.6g}, momentum {momentum:.6g}"
 ESCAPE = 1e6
 
 
-def descend(optimizer_class, steps=STEPS, dtype=torch.float64, **settings):
-    """Run an optimizer on the valley from START; return its positions, one row per step."""
+def descend(optimizer_class, steps=STEPS, dtype=torch.float64, scale=1, **settings):
+    """Run an optimizer on the valley (its loss times `scale`) from START; return its positions, one row per step."""
     point = torch.tensor(START, dtype=dtype, requires_grad=True)
     optimizer = optimizer_class([point], **settings)
     positions = [point.tolist()]
     for _ in range(steps):
         optimizer.zero_grad()
-        valley(point).backward()
+        (scale * valley(point)).backward()
         optimizer.step()
         positions.append(point.tolist())
         if not point.norm() < ESCAPE:  # inf and NaN fail this too
@@ -437,28 +437,13 @@ print(f"  weights after SimpleAdam vs torch.optim.Adam from the same start: "
 # ### Adam's idea, measured: the loss times 1000
 #
 # Multiply the valley's loss by 1000 and every gradient grows 1000 times.
-# Gradient descent's steps grow with them; Adam's should not. `scaled_descend`
-# is `descend` on the loss multiplied by `scale`. Each optimizer runs from
+# Gradient descent's steps grow with them; Adam's should not. `descend`'s
+# `scale` multiplies the loss. Each optimizer runs from
 # `START` on the valley and on 1000 times the valley: gradient descent with
 # its learning rate from part 1, Adam with `ADAM_LR`.
 
 # %%
 LOSS_SCALE = 1000
-
-
-def scaled_descend(optimizer_class, scale, **settings):
-    """descend, on the valley's loss multiplied by `scale`: the positions, one row per step."""
-    point = torch.tensor(START, dtype=torch.float64, requires_grad=True)
-    optimizer = optimizer_class([point], **settings)
-    positions = [point.tolist()]
-    for _ in range(STEPS):
-        optimizer.zero_grad()
-        (scale * valley(point)).backward()
-        optimizer.step()
-        positions.append(point.tolist())
-        if not point.norm() < ESCAPE:  # inf and NaN fail this too
-            break
-    return torch.tensor(positions, dtype=torch.float64)
 
 
 def ending(run):
@@ -468,7 +453,7 @@ def ending(run):
 
 def compare_scales(name, optimizer_class, **settings):
     """Run on the valley and on LOSS_SCALE times it; print how each run ends and how far the paths part."""
-    plain, scaled = (scaled_descend(optimizer_class, scale, **settings) for scale in (1, LOSS_SCALE))
+    plain, scaled = (descend(optimizer_class, scale=scale, **settings) for scale in (1, LOSS_SCALE))
     line = f"  {name}: {ending(plain)}; on {LOSS_SCALE} x the loss it {ending(scaled)}"
     if len(plain) == len(scaled) and distances(plain)[-1] < ESCAPE > distances(scaled)[-1]:
         line += f"; the two paths differ by at most {(plain - scaled).abs().max():.3g}"
@@ -506,7 +491,7 @@ class SimpleRMSprop(SimpleAdam):
 
 
 rmsprop_scales = compare_scales(f"SimpleRMSprop, lr {ADAM_LR:g}", SimpleRMSprop, lr=ADAM_LR)
-torch_rmsprop = [scaled_descend(torch.optim.RMSprop, scale, lr=ADAM_LR, foreach=False) for scale in (1, LOSS_SCALE)]
+torch_rmsprop = [descend(torch.optim.RMSprop, scale=scale, lr=ADAM_LR, foreach=False) for scale in (1, LOSS_SCALE)]
 rmsprop_identical = all(torch.equal(ours, theirs) for ours, theirs in zip(rmsprop_scales, torch_rmsprop))
 print(f"  SimpleRMSprop vs torch.optim.RMSprop, both paths: {common.verdict(rmsprop_identical)}")
 

@@ -359,17 +359,24 @@ def test_the_textbook_forms_run_with_the_twins_seed_and_adams_valley_lr(other_ru
         assert 0 < form["network_max_abs_diff"] < 1e-5 and 0 < form["valley_max_abs_diff"] < 1e-6
 
 
-def adam_in_the_valley(curvatures, start, lr, steps):
-    """torch.optim.Adam on (a*x^2 + b*y^2)/2 in float64: its positions, one row per step."""
-    (a, b), point = curvatures, torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.Adam([point], lr=lr)
+def valley_path(make_optimizer, start, curvatures, scale, steps):
+    """The valley's run, written out again, on `scale` times its loss: the positions, to 1e6 away at most."""
+    point = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+    curvatures, optimizer = torch.tensor(curvatures, dtype=torch.float64), make_optimizer([point])
     positions = [point.detach().clone()]
     for _ in range(steps):
         optimizer.zero_grad()
-        ((a * point[0] ** 2 + b * point[1] ** 2) / 2).backward()
+        (scale * (0.5 * (curvatures * point**2).sum())).backward()
         optimizer.step()
         positions.append(point.detach().clone())
+        if not point.detach().norm() < 1e6:
+            break
     return torch.stack(positions)
+
+
+def adam_in_the_valley(curvatures, start, lr, steps):
+    """torch.optim.Adam on (a*x^2 + b*y^2)/2 in float64: its positions, one row per step."""
+    return valley_path(lambda params: torch.optim.Adam(params, lr=lr), start, curvatures, 1, steps)
 
 
 def test_part_4_prints_what_adam_did_from_the_other_start(other_run):
@@ -605,17 +612,7 @@ BEST_LR, BEST_MOMENTUM = (2 / (math.sqrt(0.2) + 2)) ** 2, MOMENTUM_RATE**2  # th
 
 def sgd_path(lr, momentum=0.0, steps=150, curvatures=(0.2, 4.0), start=(-4.5, 1.0)):
     """torch.optim.SGD in the valley (a*x^2 + b*y^2)/2, float64, stopped once 1e6 away: its positions."""
-    (a, b), point = curvatures, torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    optimizer = torch.optim.SGD([point], lr=lr, momentum=momentum)
-    positions = [point.detach().clone()]
-    for _ in range(steps):
-        optimizer.zero_grad()
-        ((a * point[0] ** 2 + b * point[1] ** 2) / 2).backward()
-        optimizer.step()
-        positions.append(point.detach().clone())
-        if not point.detach().norm() < 1e6:
-            break
-    return torch.stack(positions)
+    return valley_path(lambda params: torch.optim.SGD(params, lr=lr, momentum=momentum), start, curvatures, 1, steps)
 
 
 def exact_distances(run):
@@ -896,21 +893,6 @@ def test_settings_space_valley_verdicts_agree_with_the_runs(argv):
     runs, curvatures, start = check_part_1(argv, out, report, steps)
     check_edges(out, report, steps, curvatures, start)
     check_part_4(out, report, steps, runs, curvatures, start)
-
-
-def valley_path(make_optimizer, start, curvatures, scale, steps):
-    """The valley's run, written out again, on `scale` times its loss: the positions, to 1e6 away at most."""
-    point = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    curvatures, optimizer = torch.tensor(curvatures, dtype=torch.float64), make_optimizer([point])
-    positions = [point.detach().clone()]
-    for _ in range(steps):
-        optimizer.zero_grad()
-        (scale * (0.5 * (curvatures * point**2).sum())).backward()
-        optimizer.step()
-        positions.append(point.detach().clone())
-        if not point.detach().norm() < 1e6:
-            break
-    return torch.stack(positions)
 
 
 def scale_line(name, make_optimizer, start, curvatures, steps):

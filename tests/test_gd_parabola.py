@@ -54,14 +54,7 @@ def numpy_descent(x0, lr, steps):
 
 def expected_behaviour(lr, x0=1.0):
     """What x_n = x0 * r^n with r = 1 - 2*lr does as n grows, read off r alone."""
-    r = 1 - 2 * lr
-    if lr == 0 or x0 == 0:
-        return "stays put"
-    if abs(r) > 1:
-        return "diverges"
-    if r == -1:
-        return "oscillates forever"
-    return "converges" if r >= 0 else "oscillates and converges"
+    return factor_verdict(x0, 1 - 2 * lr)
 
 
 def xs_of(parabola, x0, lr, steps):
