@@ -70,10 +70,12 @@ for row_a, row_b in zip(rows_a, rows_b):
 
 # %% [markdown]
 # `Test_Conv` is one `Conv2d(1, 4, kernel_size=4, bias=False)`: four 4x4
-# filters, each giving one number per input, its *logit*. The largest of the
-# four logits is the predicted class: A is class 0, B class 1, and classes 2
-# and 3 belong to no sample. `common.new_network(SEED)` seeds PyTorch's global
-# generator, then builds it: the same seed, the same initial filters.
+# filters, each giving one number per input, its *logit*, and no *bias* (a
+# bias is a number a layer adds to each output, whatever the input). The
+# largest of the four logits is the predicted class: A is class 0, B class 1,
+# and classes 2 and 3 belong to no sample. `common.new_network(SEED)` seeds
+# PyTorch's global generator, then builds it: the same seed, the same initial
+# filters.
 
 # %%
 model = common.new_network(SEED, DEVICE)
@@ -83,12 +85,15 @@ print(model)
 # The article's "last misunderstanding" fed an untrained network an input, the
 # same input doubled and a very different one, and hoped to read the distance
 # between their outputs as a verdict: "same" or "different". Here the same test
-# with A, 10*A and B shows why that cannot work: a network without bias
-# multiplies its outputs by the input's scale, so the outputs for 10*A lie 9
-# times as far from those for A as A's lie from 0, whatever the pattern: a
-# distance measures the scale as much as the pattern. The lines below measure
-# both distances for this network. The predicted class can say "same": scaling
-# all four logits alike leaves the largest one the largest.
+# with A, 10*A and B, and the article's distance, the *mean squared error* (the
+# mean of the squared differences of the four outputs), shows why that cannot
+# work. A network without bias multiplies its outputs by the input's scale: the
+# outputs for 10*A are 10 times those for A, so they differ from them by 9 times
+# A's outputs, and squared, that makes the distance between A and 10*A 81 times
+# the distance of A's outputs from all zeros, whatever the pattern and the
+# weights: a distance measures the scale as much as the pattern. The lines below
+# print all three distances. The predicted class can say "same": scaling all
+# four logits alike leaves the largest one the largest.
 
 # %%
 def show_outputs(model, which):
@@ -97,10 +102,13 @@ def show_outputs(model, which):
     with torch.no_grad():  # in float64: squared, a trained network's outputs can pass float32's largest number
         outputs = copy.deepcopy(model).double()(inputs.double().to(next(model.parameters()).device))
     out_a, out_10a, out_b = outputs
+    from_zero = F.mse_loss(out_a, torch.zeros_like(out_a)).item()
     same, different = F.mse_loss(out_a, out_10a).item(), F.mse_loss(out_a, out_b).item()
     predicted = outputs.argmax(dim=1).tolist()  # the class of each input: its largest output
+    times = f", {same / from_zero:.4g} times the line above" if from_zero else ""
     print(f"\nThe {which} network's four outputs for A, 10*A and B:")
-    print(f"  distance between the outputs for A and 10*A, the same pattern: {same:.4g} (mean squared error)")
+    print(f"  distance between the outputs for A and all zeros:              {from_zero:.4g} (mean squared error)")
+    print(f"  distance between the outputs for A and 10*A, the same pattern: {same:.4g}{times}")
     print(f"  distance between the outputs for A and B, different patterns:  {different:.4g}")
     if same > different:
         print("  -> the same pattern lies farther apart than two different ones: a distance is no verdict")
@@ -108,7 +116,8 @@ def show_outputs(model, which):
         print("  -> here A and B lie farther apart, yet c*A drifts away from A as c grows: a distance is no verdict")
     print(f"  predicted class (the largest output): A {predicted[0]}, 10*A {predicted[1]}, B {predicted[2]} "
           "(right: A 0, 10*A 0, B 1)")
-    return {"mse_same_pattern": same, "mse_different_patterns": different, "predicted": predicted}
+    return {"mse_a_from_zero": from_zero, "mse_same_pattern": same, "mse_different_patterns": different,
+            "predicted": predicted}
 
 
 outputs_before = show_outputs(model, "untrained")
@@ -228,9 +237,11 @@ def train(model, optimizer, epochs=EPOCHS, order=ORDER, seed=SEED, verbose=True)
 # the learning rate times a velocity, the sum of all past gradients, each
 # multiplied by the momentum (0.9: kept at 90%) once per step since. In the
 # article's order, step 1 takes pattern A at scale 0, all zeros: all four logits
-# are 0, the softmax gives each class 1/4, and the loss is -ln(1/4) = ln 4 =
-# 1.386294, whatever the weights. Shuffled, step 1 takes whichever sample the
-# shuffle put first, and its loss depends on the initial weights.
+# are 0. The *softmax* turns the logits into probabilities (each logit's
+# exponential, divided by the sum of all four), so it gives each class 1/4, and
+# the loss is -ln(1/4) = ln 4 = 1.386294, whatever the weights. Shuffled, step 1
+# takes whichever sample the shuffle put first, and its loss depends on the
+# initial weights.
 
 # %%
 optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
@@ -281,8 +292,10 @@ outputs_after = show_outputs(model, "trained")
 
 # %% [markdown]
 # The loss at every step, in a picture. `_figures.py` adds the decorations:
-# the dashed ln 4 line, in the article's order the shading of pattern B's
-# steps, and the legend.
+# the dashed ln 4 line, a dotted line at each new epoch, in the article's order
+# the shading of pattern B's steps, and the legend. Past 10 epochs it leaves
+# out the dotted lines and the shading, which would merge into grey stripes,
+# and its title says so.
 
 # %%
 if PLOTS:
@@ -452,16 +465,16 @@ def summarize(result, order):
     below = [test for test in learned if test < 100.0]  # learned the training set, yet missed test inputs
     low, high = wilson_interval(len(learned), len(pairs))
     mean, interval = mean_interval(result["test_accuracy"])
-    print(f"{order:>10} order: {len(learned)} of {len(pairs)} runs learned their training set (95% Wilson "
-          f"interval {low:.2f}% to {high:.2f}%)")
-    if learned:
+    print(f"{order:>10} order: {len(learned)} of {len(pairs)} run{'s' if len(pairs) > 1 else ''} learned their "
+          f"training set (95% Wilson interval {low:.2f}% to {high:.2f}%)")
+    if len(learned) == 1:
+        print(f"{'':18}it scores {learned[0]:.2f}% test accuracy")
+    elif learned:
         lowest = f", the lowest {min(below):.2f}%" if below else ""
         verb = "scores" if len(below) == 1 else "score"
         print(f"{'':18}{len(below)} of those {len(learned)} {verb} below 100% test accuracy{lowest}")
     if others:
-        scores = (f"the other run scores {others[0]:.2f}%" if len(others) == 1 else
-                  f"the {len(others)} others score {min(others):.2f}% to {max(others):.2f}%")
-        print(f"{'':18}{scores} test accuracy")
+        print(f"{'':18}{scores_of_the_others(others, learned)} test accuracy")
     shown = f" (95% interval {interval[0]:.2f}% to {interval[1]:.2f}%)" if interval else ""
     print(f"{'':18}mean test accuracy {mean:.2f}%{shown}")
     return {"runs": len(pairs), "learned_training_set": len(learned), "learned_training_set_95ci": [low, high],
@@ -469,27 +482,62 @@ def summarize(result, order):
             "mean_test_accuracy": mean, "mean_test_accuracy_95ci": list(interval) if interval else None}
 
 
+def scores_of_the_others(others, learned):
+    """The test accuracies of the runs that did not learn their training set, in words."""
+    if len(others) == 1:
+        return f"{'the other run scores' if learned else 'it scores'} {others[0]:.2f}%"
+    scores = f"{min(others):.2f}% to {max(others):.2f}%"
+    return f"the {len(others)} others score {scores}" if learned else f"they score {scores}"
+
+
 # %% [markdown]
 # Does the sweep train each seed as `train` would? The check trains its first
 # seeds again, one network at a time with `train`, and compares their
 # accuracies and weights. The weights need not agree to the last bit: float32
 # keeps 24 binary digits, so the gap between neighbouring float32 numbers, a
-# *float32 step*, is about 6e-8 near 0.9. vmap computes the same sums of
-# products, but not always in the same order; each addition rounds, and
-# momentum carries a rounding on. A difference of a few float32 steps is
-# rounding, not another run; it changes a count only where a run sits right on
-# the edge of a decision.
+# *float32 step*, is about 6e-8 near 0.9 and about 1e-9 near 0.01: it shrinks
+# with the number. vmap computes the same sums of products, but not always in
+# the same order; each addition rounds, and momentum carries a rounding on. A
+# difference of a few float32 steps is rounding, not another run; it changes a
+# count only where a run sits right on the edge of a decision.
+#
+# So the check counts, at the weight where the two runs differ most, how many
+# float32 steps lie between its two values. Read as an integer, a positive
+# float32's 32 bits grow by 1 from one float32 number to the next, so the count
+# is a difference of two such integers.
+
+# %%
+def float32_rank(value):
+    """The place of a float32 number among all float32 numbers: its bits read as an integer, mirrored for
+    negative numbers (whose bits hold the sign apart), so that -0 and 0 share place 0."""
+    bits = value.cpu().view(torch.int32).item()
+    return bits if bits >= 0 else -(bits & 0x7FFFFFFF)
+
+
+def largest_difference(alone, swept):
+    """Where two float32 tensors differ most: the difference, the float32 steps between their two values
+    there, and the sweep's value."""
+    gaps = (alone.double() - swept.double()).abs()
+    at = int(gaps.argmax())
+    return gaps[at].item(), abs(float32_rank(alone[at]) - float32_rank(swept[at])), swept[at].item()
+
+# %% [markdown]
+# The check, for the first three seeds (or fewer, in a smaller sweep).
 
 # %%
 CHECKED_SEEDS = 3  # the first seeds of the sweep, trained again one at a time
+
+
+def seeds_named(n_seeds):
+    """'seed 0' for one seed, 'seeds 0..n-1' for more."""
+    return "seed 0" if n_seeds == 1 else f"seeds 0..{n_seeds - 1}"
 
 
 def check_against_train(result, order):
     """Train the sweep's first seeds alone with `train`; print whether their accuracies agree, and how far
     their weights lie from the sweep's."""
     seeds = range(min(CHECKED_SEEDS, len(result["train_accuracy"])))
-    swept = result["weights"]["conv.weight"][: len(seeds)]
-    different, largest = [], 0.0
+    different, alone_weights = [], []
     for seed in seeds:
         model = common.new_network(seed, DEVICE)
         optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
@@ -498,22 +546,23 @@ def check_against_train(result, order):
         if (alone["train_accuracy"], alone["test_accuracy"]) != (result["train_accuracy"][seed],
                                                                  result["test_accuracy"][seed]):
             different.append(str(seed))
-        largest = max(largest, (model.conv.weight.detach().double() - swept[seed].double()).abs().max().item())
-    top = swept.abs().max()
-    step = (torch.nextafter(top, torch.tensor(math.inf)) - top).item()  # the gap to the next float32 number
+        alone_weights.append(model.conv.weight.detach())
+    swept = result["weights"]["conv.weight"][: len(seeds)]
+    largest, steps, where = largest_difference(torch.stack(alone_weights).flatten(), swept.flatten())
     verdict = f"DIFFERENT accuracies for seed {', '.join(different)}" if different else "the same accuracies"
-    which = f"seeds 0..{len(seeds) - 1}" if len(seeds) > 1 else "seed 0"
-    steps = f"{largest / step:.3g} float32 step{'' if largest == step else 's'}"
-    print(f"{'':18}{which} trained alone by train(): {verdict}; weights apart by up to {largest:.3g}, "
-          f"{steps} at {top.item():.3g}")
-    return {"seeds": len(seeds), "same_accuracies": not different, "largest_weight_difference": largest}
+    apart = (f"weights apart by up to {largest:.3g}, {steps} float32 step{'' if steps == 1 else 's'} at a weight "
+             f"of {where:.3g}" if largest else "the same weights, to the last bit")
+    print(f"{'':18}{seeds_named(len(seeds))} trained alone by train(): {verdict}; {apart}")
+    return {"seeds": len(seeds), "same_accuracies": not different, "largest_weight_difference": largest,
+            "float32_steps_apart": steps, "weight_at_largest_difference": where}
+
 
 # %% [markdown]
 # The sweep's counts, order by order, each followed by its check.
 
 # %%
 if SWEEP:
-    print(f"\nThe sweep: seeds 0..{SWEEP - 1}, each trained in both orders")
+    print(f"\nThe sweep: {seeds_named(SWEEP)}, each trained in both orders")
     for order in ORDERS:
         results[order]["summary"] = summarize(results[order], order)
         results[order]["check"] = check_against_train(results[order], order)

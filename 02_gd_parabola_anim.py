@@ -2,10 +2,11 @@
 # # Stage 2: gradient descent on y = x², animated
 #
 # The article's stage first: x starts at 1.0 and takes 800 steps with a learning rate of 0.01,
-# each one against the slope that autograd computes, and the run becomes a GIF.
-# The closed form x_n = x0 * (1 - 2*lr)^n checks the run. Then, beyond the
-# article, several learning rates side by side (by default four: slow, fast,
-# oscillating, diverging).
+# each one against the slope dy/dx, and the run becomes a GIF. The slope comes from
+# autograd (PyTorch's automatic differentiation: it records how y is computed from x,
+# and `backward()` works the slope out from that record). The closed form
+# x_n = x0 * (1 - 2*lr)^n checks the run. Then, beyond the article, several
+# learning rates side by side (by default four: slow, fast, oscillating, diverging).
 #
 # Run it: `python 02_gd_parabola_anim.py` (it writes outputs/02_gd_parabola.gif
 # and outputs/02_learning_rates.gif).
@@ -40,11 +41,7 @@ _flags.apply("02_gd_parabola_anim", globals())
 # %% [markdown]
 # ## The article's run
 #
-# Each step computes y = x², calls `backward()` to get the slope dy/dx into
-# `x.grad`, moves x against it under `torch.no_grad()`, and clears the slope.
-# The run records x, f(x) and the slope at every position as it goes: the
-# table and the animation read them from this history. A run whose x grows
-# past a bound stops there, before float32 overflows to infinity.
+# The function to minimise: y = x², lowest at x = 0.
 
 # %%
 import math
@@ -56,17 +53,27 @@ import torch
 import _cli
 import common
 
-ESCAPE_FACTOR = 1000  # a run has diverged once |x| would pass 1000 * max(1, |x0|)
-
 
 def f(x):
     """The function to minimise: y = x^2, lowest at x = 0."""
     return x**2
 
 
+# %% [markdown]
+# Each step computes y = x², calls `backward()` to get the slope dy/dx into
+# `x.grad`, moves x against it under `torch.no_grad()`, and clears the slope.
+# The run records x, f(x) and the slope at every position as it goes: the
+# table and the animation read them from this history. A run whose x grows
+# past a bound stops there, before float32 overflows to infinity.
+
+# %%
+ESCAPE_FACTOR = 1000  # a run has diverged once |x| would pass 1000 * max(1, |x0|), x0 in float32
+
+
 def descend(x0, lr, steps):
     """Gradient descent on f from x0: x, f(x) and the slope at the start and after each step."""
     x = torch.tensor(x0, dtype=torch.float32, requires_grad=True)  # float32, even from a whole number
+    bound = ESCAPE_FACTOR * max(1.0, abs(x.item()))  # from the start as float32 holds it, as stop_note says
     history = {"x": [], "f": [], "slope": []}
     for step in range(steps + 1):
         y = f(x)  # forward: autograd records how y is computed from x
@@ -78,23 +85,18 @@ def descend(x0, lr, steps):
         with torch.no_grad():  # the step is not part of f: autograd must not record it
             x -= lr * x.grad  # one step downhill, against the slope
         x.grad = None  # clear the slope, or the next backward() would add to it
-        if not abs(x.item()) <= ESCAPE_FACTOR * max(1.0, abs(x0)):  # inf and NaN fail this too
+        if not abs(x.item()) <= bound:  # inf and NaN fail this too
             break  # diverging: stop before float32 overflows, with fewer than steps + 1 positions
     return history
 
 
 # %% [markdown]
-# The article's run, and a table of x, f(x) and the slope: every step of a
-# short run, about ten steps of a long one. The slope is always 2x, so the
-# steps shrink as x does. Once |x| is below about 2.6e-23, f(x) = x² reads 0
-# although x does not: x² is then no more than half of float32's smallest
-# number above 0, 1.4e-45, and float32 rounds it to 0 (it *underflows*). The
-# table says so below itself when that happens.
+# The slope is always 2x, so the steps shrink as x does. Once |x| is below
+# about 2.6e-23, f(x) = x² reads 0 although x does not: x² is then no more
+# than half of float32's smallest number above 0, 1.4e-45, and float32 rounds
+# it to 0 (it *underflows*). The table below says so when that happens.
 
 # %%
-SHOW_EVERY_STEP_UP_TO = 20  # a longer run shows about ten of its steps
-
-
 def underflow_note(history):
     """Where f(x) = x^2 first reads 0 while x does not: float32 rounds an x^2 of 2^-150 or less to 0."""
     step = next((n for n, (x, y) in enumerate(zip(history["x"], history["f"])) if y == 0 and x != 0), None)
@@ -105,15 +107,36 @@ def underflow_note(history):
             "of float32's smallest number, 1.4e-45, so float32 rounds it to 0")
 
 
+# %% [markdown]
+# The article's run, and a table of x, f(x) and the slope: every step of a
+# short run, about ten steps of a long one. Its first line gives the factor
+# 1 - 2*lr that each step multiplies x by (the closed form's section says
+# why). x shows 6 significant digits, or all 9 that float32 needs where 6
+# would show it as far from 0 as x0 while it is not: a tiny lr moves x by
+# less than 6 digits show.
+
+# %%
+SHOW_EVERY_STEP_UP_TO = 20  # a longer run shows about ten of its steps
+
+
+def x_text(x, x0):
+    """x to 6 significant digits, or to 9 where 6 would read as far from 0 as x0 and not as x itself."""
+    short = f"{x:.6g}"
+    same_size = f"{abs(x):.6g}" == f"{abs(x0):.6g}"
+    return f"{x:.9g}" if same_size and float(np.float32(short)) != x else short
+
+
 def show_descent(history, lr):
     """Print x, f(x) and the slope at every step of a short run, at about ten steps of a long one."""
     xs = history["x"]
     steps_done = len(xs) - 1
-    print(f"Gradient descent on f(x) = x^2 from x0 = {xs[0]:g}, lr = {lr:g}")
+    print(f"Gradient descent on f(x) = x^2 from x0 = {x_text(xs[0], xs[0])}, lr = {lr:g}; "
+          f"each step multiplies x by 1 - 2*lr = {1 - 2 * lr:.9g}")
     print(f"  {'step':>6}  {'x':>13}  {'f(x)':>13}  {'slope':>13}")
     every = 1 if steps_done <= SHOW_EVERY_STEP_UP_TO else steps_done // 8
     for step in sorted({*range(0, steps_done + 1, every), steps_done}):
-        print(f"  {step:>6}  {xs[step]:>13.6g}  {history['f'][step]:>13.6g}  {history['slope'][step]:>13.6g}")
+        print(f"  {step:>6}  {x_text(xs[step], xs[0]):>13}  {history['f'][step]:>13.6g}  "
+              f"{history['slope'][step]:>13.6g}")
     if underflow_note(history):
         print(f"  {underflow_note(history)}")
 
@@ -122,9 +145,12 @@ history = descend(X0, LR, STEPS)
 show_descent(history, LR)
 
 # %% [markdown]
-# What did the run do? Its trajectory alone tells: it converges if x ends
-# closer to 0 than it started, oscillates if x changes sign on the way, and
-# diverges if x ends farther out, or the run had to stop early.
+# What did the run do? Its trajectory alone tells, in one of five verdicts.
+# It *converges* if x ends closer to 0 than it started, and *oscillates and
+# converges* if x also changed sign on the way. It *oscillates forever* if x
+# moved but |x| ends just where it started (lr 1 sends x to -x and back). It
+# *stays put* if x never moved (lr 0, x0 = 0, or steps too small for float32
+# to take). It *diverges* if x ends farther out, or the run had to stop early.
 
 # %%
 def behaviour(xs, steps):
@@ -160,14 +186,17 @@ print(with_note(f"Behaviour: {behaviour(history['x'], STEPS)}", stop_note(histor
 # That closed form, x0 * (1 - 2*lr)^n, checks the run: float32 keeps about 7
 # significant digits, and rounds once or twice a step.
 #
-# Those 7 digits hold lr too: the run uses lr as float32 holds it (0.01 is
-# 0.0099999998 there). That moves only the last digits, except where it
-# changes the factor's kind: an lr a few hundred-millionths from 0.5 becomes
-# exactly 0.5, and one that near 1 becomes exactly 1 (x then lands on 0 at
-# the first step, or flips to exactly -x at every step). And a step smaller
-# than half the gap between x and the next float32 number toward 0 is lost:
-# x - lr * 2x rounds back to x, and x stalls. With lr below about 1.5e-8 that
-# happens at every x down to 1.2e-38 (the gap there is 6e-8 to 1.2e-7 of x).
+# Those 7 digits hold lr too: the run multiplies by lr as float32 holds it
+# (0.01 is 0.0099999998 there). Mostly, that moves only the last digits of x.
+# Twice it does more:
+#
+# - An lr within about 1.5e-8 of 0.5 is held as exactly 0.5, and one within
+#   about 3e-8 of 1 as exactly 1: x then lands on 0 at the first step, or
+#   flips to exactly -x at every step.
+# - A step can be too small to take. Next to x, float32's numbers lie about
+#   x/10⁷ apart; a step lr*2x of at most half that gap rounds back to x, and
+#   x stalls. With an lr below about 1.5e-8, that happens at every x down to
+#   1.2e-38.
 #
 # Float32 has a floor, too. Below about 1.2e-38 its numbers are *subnormal*:
 # evenly spaced, 1.4e-45 apart, down to the smallest above 0, 1.4e-45. Down
@@ -197,10 +226,13 @@ def step_rounding(x, lr32):
     exact = 2 * lr32 * abs(x) / SMALLEST  # float64 holds lr32 * 2x exactly
     rounded = (torch.tensor(lr32) * torch.tensor(2 * abs(x))).item() / SMALLEST  # 2x is exact: the product rounds
     tie = ", a tie, which goes to the even neighbour," if exact % 1 == 0.5 else ""
+    exact_text = f"{exact:.3g}"
+    if (float(exact_text) % 1 == 0.5) != bool(tie):  # 0.49999999 must not read as a tie
+        exact_text = f"{exact:.9g}"
     shown = "0, so x stays" if rounded == 0 else f"{rounded:g} x 1.4e-45"
     if rounded == 2 * abs(x) / SMALLEST:
         shown += ", twice |x|: x goes to -x"
-    return f"the step lr*2x = {exact:.3g} x 1.4e-45 rounds{tie} to {shown}"
+    return f"the step lr*2x = {exact_text} x 1.4e-45 rounds{tie} to {shown}"
 
 
 # %% [markdown]
@@ -241,11 +273,10 @@ def float32_note(xs, lr):
 
 
 # %% [markdown]
-# The check compares the run with the closed form and says what the
-# difference means. Where the closed form is smaller than float64's own
+# The closed form needs care too. Where it is smaller than float64's own
 # smallest number, about 4.9e-324, float64 rounds it to 0 as well; where
 # (1 - 2*lr)^n is past float64's largest number, about 1.8e308, float64
-# overflows to infinity. The check then works it out with logarithms.
+# overflows to infinity. It is then worked out with logarithms.
 
 # %%
 def closed_form_text(x0, lr, n):
@@ -259,6 +290,12 @@ def closed_form_text(x0, lr, n):
     return f"{sign}{10 ** (log10 % 1):.2f}e{math.floor(log10)} ({why}: by logarithms)"
 
 
+# %% [markdown]
+# The check compares the run with the closed form and says what the
+# difference means: float32's note where float32 decided how the run ended,
+# and otherwise how far apart the two are.
+
+# %%
 def check_against_closed_form(xs, lr):
     """Compare the float32 run with the exact x0 * (1 - 2*lr)^n; print what the difference means."""
     measured, steps_done = xs[-1], len(xs) - 1
@@ -314,9 +351,9 @@ def draw_panel(axes, panel):
 
 # %% [markdown]
 # The update function moves one panel's parts to a step and returns the
-# panel's caption: the step, x, f(x) and the slope. The article hands such a
-# function to matplotlib's `FuncAnimation(figure, update, frames)`, which
-# calls it once per frame.
+# panel's caption: the step, x and f(x), and under a panel alone the slope
+# too. The article hands such a function to matplotlib's
+# `FuncAnimation(figure, update, frames)`, which calls it once per frame.
 
 # %%
 def caption(panel, step):
@@ -346,7 +383,9 @@ def move_to_step(parts, panel, shown_steps):
     parts["tangent"].set_data([x - half_width, x + half_width], [y - slope * half_width, y + slope * half_width])
     parts["point"].set_data([x], [y])
     _figures.move_decorations(parts, step, x, panel["reach"])
-    return caption(panel, step)
+    text = caption(panel, step)
+    _figures.keep_below_caption(parts, text)  # a trail that leaves the panel's top must not cross the caption
+    return text
 
 
 # %% [markdown]
@@ -398,12 +437,15 @@ if PLOTS:
 # (the caption gives the step, x, f(x) and the slope).
 # In the inset, |x| on a log scale follows a straight line: every step
 # multiplies x by the same factor, 1 - 2*lr, until float32's limits take over
-# (the lines above say where). The frames lie one step apart at first, as far
-# as FRAMES allows, then further and further apart. With the article's
-# settings, the factor is 0.98, and the GIF shows 120 of the 801 positions:
-# one frame per step up to step 77, so that you see the point slow down;
-# after that each frame jumps over more and more steps, and the point seems
-# to speed up again for a while (watch the caption's step number).
+# (the lines above say where). A log scale has no place for 0: where x
+# reaches exactly 0 (try `--lr 0.6`), the line stops, and a green stretch on
+# the inset's bottom edge, labelled x = 0, carries on. The frames lie one step
+# apart at first, as far as FRAMES allows, then further and further apart.
+# In the default run (lr 0.01, 800 steps, at most 120 frames), the factor is
+# 0.98, and the GIF shows 120 of the 801 positions: one frame per step up to
+# step 77, so that you see the point slow down; after that each frame jumps
+# over more and more steps, and the point seems to speed up again for a while
+# (watch the caption's step number).
 
 # %% [markdown]
 # ## Beyond the article: what a learning rate does
@@ -419,10 +461,11 @@ if PLOTS:
 def compare_learning_rates(lrs, x0, steps):
     """Descend from x0 with each learning rate; print what each run did; return their histories."""
     runs = [descend(x0, lr, steps) for lr in lrs]
-    print(f"Learning rates compared on f(x) = x^2 from x0 = {as_float32(x0):g}, {steps} steps:")
+    start = as_float32(x0)  # the x0 the runs start from
+    print(f"Learning rates compared on f(x) = x^2 from x0 = {x_text(start, start)}, {steps} steps:")
     for lr, run in zip(lrs, runs):
         xs = run["x"]
-        summary = f"{behaviour(xs, steps):<26} x after {len(xs) - 1} steps = {xs[-1]:.6g}"
+        summary = f"{behaviour(xs, steps):<26} x after {len(xs) - 1} steps = {x_text(xs[-1], xs[0])}"
         print(f"  lr = {lr:<8g} {with_note(summary, stop_note(xs, steps) or float32_note(xs, lr))}")
     return runs
 
@@ -445,8 +488,9 @@ if PLOTS and COMPARE:
 # **What to look at:** the factor 1 − 2·lr tells the whole story, panel by
 # panel. An arrow at a panel's edge shows on which side x is while it is off
 # the panel. A caption that reads f(x) = 0 while x is not 0 gives x² too,
-# which float32 rounds to 0 (the table's note explains why). With the default
-# rates: at lr 0.01 (factor 0.98) the point creeps; at 0.1 (0.8) it arrives
+# which float32 rounds to 0 (the table's note explains why). In the default
+# run (x0 = 1, 800 steps, at most 120 frames, rates 0.01, 0.1, 0.9 and 1.05):
+# at lr 0.01 (factor 0.98) the point creeps; at 0.1 (0.8) it arrives
 # quickly. At 0.9 (−0.8) it jumps across the minimum at every step: in the
 # first frames, one per step, it swings from side to side, and the caption's
 # x changes sign at every frame but the last. At 1.05 (−1.1) each jump lands

@@ -70,7 +70,10 @@ import common
 # parameter against its gradient. Everything else comes from
 # `torch.optim.Optimizer`: the *param groups* (the parameters, each group with
 # its own settings), `zero_grad`, `state_dict` (the settings and state to save
-# and load), learning-rate schedulers and hooks.
+# and load), and what other code attaches to an optimizer: a learning-rate
+# *scheduler* (an object that changes the learning rate as training goes on,
+# say halving it every 10 epochs) and *hooks* (a function you register to run
+# before or after every `step()`).
 
 # %% [markdown]
 # Two small helpers first, so that SimpleGD can be a true stand-in for
@@ -92,10 +95,21 @@ def as_scalar(lr):
 
 
 # %% [markdown]
-# `step()` may be given a *closure*, a function that
-# computes the loss again (optimizers such as L-BFGS need it); it is `step()`'s
-# own job to call it.
-#
+# `step()` may be given a *closure*, a function that computes the loss again
+# (optimizers such as L-BFGS need it); it is `step()`'s own job to call it,
+# with autograd on, and to return that loss. `loss_from` does that for both
+# optimizers of this lesson.
+
+# %%
+def loss_from(closure):
+    """Run step()'s closure, if it was given one, with autograd on (it calls backward()); return its loss."""
+    if closure is None:
+        return None
+    with torch.enable_grad():  # step() itself runs under torch.no_grad()
+        return closure()
+
+
+# %% [markdown]
 # The article writes the update as `p.add_(p.grad * -lr)`: right in exact
 # arithmetic, but it makes a temporary tensor, rounded to float32 before it is
 # added. `p.add_(p.grad, alpha=-lr)` is the operation `torch.optim.SGD` itself
@@ -103,14 +117,10 @@ def as_scalar(lr):
 
 # %%
 class SimpleGD(torch.optim.Optimizer):
-    """Plain gradient descent: for every parameter p that has a gradient,
+    """Plain gradient descent: p <- p - lr * p.grad, for every parameter p that has a gradient.
 
-        p <- p - lr * p.grad
-
-    A stand-in for torch.optim.SGD(params, lr) with momentum 0: in every case
-    the tests try, the same parameter values bit for bit, the same errors, and
-    the same param groups, state_dict, schedulers and hooks (all but the update
-    come from torch.optim.Optimizer).
+    A stand-in for torch.optim.SGD(params, lr) with momentum 0: in every case the tests try, the
+    same values bit for bit, the same errors, param groups, state_dict, schedulers and hooks.
     """
 
     def __init__(self, params, lr=1e-3):
@@ -120,10 +130,7 @@ class SimpleGD(torch.optim.Optimizer):
     @torch.no_grad()  # the update must not be recorded by autograd
     def step(self, closure=None):
         """Take one step; with a closure, first re-evaluate the loss and return it."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():  # the closure runs forward and backward, which need autograd
-                loss = closure()
+        loss = loss_from(closure)
         for group in self.param_groups:
             lr = as_scalar(group["lr"])  # a tensor lr of shape [1] or [1, 1] works as SGD's does
             for p in group["params"]:
@@ -140,23 +147,23 @@ class SimpleGD(torch.optim.Optimizer):
 #
 # The article's first use: SimpleGD moves one number, x, down the parabola
 # y = x². `descend` is the usual three lines of a training step, for any
-# function of one number; a run whose x runs away is stopped with a message.
+# function of one number. A run whose x runs away stops there, before float32
+# overflows to infinity: it returns fewer positions than steps + 1.
 
 # %%
 ESCAPE = 1000.0  # a one-dimensional run whose |x| passes this has diverged
 
 
 def descend(function, optimizer, x, steps):
-    """Minimise function(x) over a scalar tensor x; return x before the first step and after each."""
+    """Minimise function(x) over a scalar tensor x; return x before the first step and after each,
+    up to the last step that keeps |x| within ESCAPE."""
     xs = [x.item()]
-    for step in range(1, steps + 1):
+    for _ in range(steps):
         optimizer.zero_grad()  # clear the last step's slope: backward() adds to it
         function(x).backward()  # autograd puts the slope at x into x.grad
         optimizer.step()  # the optimizer moves x against the slope
         if not abs(x.item()) <= ESCAPE:  # inf and NaN fail this too
-            raise _cli.RunFailure(f"{type(optimizer).__name__}(lr={optimizer.param_groups[0]['lr']:g}) from "
-                                  f"x0 = {xs[0]:g} diverged at step {step}: |x| passed {ESCAPE:g}; "
-                                  "try a smaller learning rate")
+            break  # diverged: stop
         xs.append(x.item())
     return xs
 
@@ -164,26 +171,34 @@ def descend(function, optimizer, x, steps):
 # %% [markdown]
 # From x = 1.0, every step multiplies x by 1 − 2·lr, as in stage 2: x shrinks
 # where that factor lies between −1 and 1 (0 < lr < 1), and with the default
-# lr = 0.1 each step keeps 80% of it.
+# lr = 0.1 each step keeps 80% of it. Past lr = 1 each step throws x farther
+# out; a run that would pass |x| = 1000 stops there and says so, and the
+# lesson goes on to part 2.
 
 # %%
-print(f"Part 1: SimpleGD(lr={LR:g}) on y = x^2 from x = 1.0, {STEPS} steps")
+print(f"Part 1: SimpleGD(lr={LR:g}) on y = x^2 from x = 1.0, {STEPS} steps, "
+      f"each multiplying x by 1 - 2*lr = {1 - 2 * LR:g}")
 x = torch.tensor(1.0, requires_grad=True)  # the one parameter SimpleGD moves
 xs = descend(torch.square, SimpleGD([x], lr=LR), x, STEPS)
-every = max(1, STEPS // 10)  # about ten positions: the first, every `every`-th, and the last
-print("  " + "  ".join(f"x{n}={xs[n]:.4g}" for n in sorted({*range(0, STEPS + 1, every), STEPS})))
+steps_done = len(xs) - 1
+every = max(1, steps_done // 10)  # about ten positions: the first, every `every`-th, and the last
+print("  " + "  ".join(f"x{n}={xs[n]:.4g}" for n in sorted({*range(0, steps_done + 1, every), steps_done})))
+if steps_done < STEPS:
+    print(f"  diverged: step {steps_done + 1} would take |x| past {ESCAPE:g} (|1 - 2*lr| = {abs(1 - 2 * LR):g} > 1); "
+          "part 1 stops there, parts 2 and 3 go on")
 
 # %% [markdown]
 # The check: n steps multiply x0 by (1 − 2·lr)ⁿ. Where that is exactly 0
 # (lr = 0.5), a relative difference means nothing, so the absolute one is printed.
 
 # %%
-x_expected = common.parabola_closed_form(1.0, LR, STEPS)
+x_expected = common.parabola_closed_form(1.0, LR, steps_done)
 if x_expected:
     difference = f"relative difference {abs(xs[-1] - x_expected) / abs(x_expected):.1e}"
 else:
     difference = f"absolute difference {abs(xs[-1]):.1e}"
-print(f"  closed form x0*(1 - 2*lr)^n = {x_expected:.9g}, measured {xs[-1]:.9g} ({difference})")
+print(f"  closed form after {steps_done} steps, x0*(1 - 2*lr)^n = {x_expected:.9g}, measured {xs[-1]:.9g} "
+      f"({difference})")
 
 # %% [markdown]
 # The picture: the run on the parabola, and |x| per step against the closed
@@ -200,10 +215,13 @@ if PLOTS:
 # %% [markdown]
 # **What to look at:** on the left, the points (coloured by step) start at
 # x = 1; with the default lr = 0.1 they crowd towards the bottom of the bowl,
-# each step shorter than the last (past lr = 0.5 they jump from side to side).
+# each step shorter than the last (past lr = 0.5 they jump from side to side,
+# and past lr = 1 they fly outward, until the run stops).
 # On the right, on a log scale, the dots (SimpleGD in float32) sit on the
 # straight line of the closed form, every step multiplying x by the same
 # 1 − 2·lr (0.8 by default), until x reaches 0 or float32's smallest numbers.
+# A log scale has no place for 0: an x of exactly 0 is drawn as a green ▼ on
+# the panel's bottom edge (the legend says so).
 
 # %% [markdown]
 # ## Part 2: SimpleGD trains stage 1's network
@@ -319,17 +337,18 @@ print(f"  weights after the article's p.add_(p.grad * -lr) vs torch.optim.SGD(mo
 # must outlive the step that made it. That is what `self.state` is for, a dict
 # per parameter that the optimizer keeps from step to step and that
 # `state_dict()` saves. `SimpleMomentum` keeps the velocity there.
+#
+# The velocity is every past gradient, each shrunk by `momentum` once per step
+# since: 0.9 keeps 90%. While the slope keeps its sign, the velocity grows (up
+# to 10 times a plain step); a small bump that flips the slope need not stop it.
 
 # %%
 class SimpleMomentum(torch.optim.Optimizer):
-    """Gradient descent with momentum: for every parameter p that has a gradient,
-
+    """Gradient descent with momentum, for every parameter p that has a gradient:
         velocity <- momentum * velocity + p.grad    (the first step: velocity <- p.grad)
         p <- p - lr * velocity
-
-    A stand-in for torch.optim.SGD(params, lr, momentum) with dampening 0, no
-    Nesterov and no weight decay: in every case the tests try, the same bits.
-    """
+    A stand-in for torch.optim.SGD(params, lr, momentum) with dampening 0, no Nesterov and no
+    weight decay: in every case the tests try, the same bits."""
 
     def __init__(self, params, lr=1e-3, momentum=0.9):
         check_learning_rate(lr)
@@ -340,23 +359,16 @@ class SimpleMomentum(torch.optim.Optimizer):
     @torch.no_grad()  # the update must not be recorded by autograd
     def step(self, closure=None):
         """Take one step; with a closure, first re-evaluate the loss and return it."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():  # the closure runs forward and backward, which need autograd
-                loss = closure()
+        loss = loss_from(closure)
         for group in self.param_groups:
             lr = as_scalar(group["lr"])  # a tensor lr of shape [1] or [1, 1] works as SGD's does
             for p in group["params"]:
                 if p.grad is None:  # this parameter took no part in the loss
                     continue
                 state = self.state[p]  # this parameter's own dict, kept from step to step
-                if "velocity" not in state:
-                    # A copy: zero_grad(set_to_none=False) will zero p.grad in place
-                    state["velocity"] = p.grad.clone()  # the first step starts from the gradient, as SGD's
+                if "velocity" not in state:  # the first step: the gradient itself, as in SGD
+                    state["velocity"] = p.grad.clone()  # a copy: zero_grad(set_to_none=False) zeroes p.grad
                 else:
-                    # Every past gradient, each shrunk by `momentum` once per step since:
-                    # 0.9 keeps 90%. While the slope keeps its sign, the velocity grows (up
-                    # to 10x a plain step); a small bump that flips the slope need not stop it.
                     state["velocity"].mul_(group["momentum"]).add_(p.grad)
                 p.add_(state["velocity"], alpha=-lr)
         return loss
@@ -384,8 +396,10 @@ print(f"  weights after SimpleMomentum vs torch.optim.SGD, both lr={STAGE1_LR} m
 #
 # The article's closing warning: plain gradient descent, taking small steps,
 # stops in the first valley it meets. Here is a bowl with ripples,
-# f(x) = x²/4 + sin(5x)/2: one global minimum and several local ones. Autograd
-# gives its slope f', and asked again, its curvature f''.
+# f(x) = x²/4 + sin(5x)/2: one global minimum and several local ones.
+# `torch.func.grad(f)` returns a new function that computes f's derivative by
+# autograd: called at x, it gives the slope f'(x); applied to that function in
+# turn, the curvature f''(x), the slope of the slope.
 
 # %%
 MINIMA_RANGE = 4.0  # part 3 draws f on [-4, 4], where its lowest point lies
@@ -459,7 +473,8 @@ for name, edge in edges.items():
 #   last is no shorter than the first: it swings without settling;
 # - is *still moving* otherwise.
 #
-# A run whose |x| passes 1000 is stopped, as in part 1.
+# A run whose |x| passes 1000 stops, as in part 1; here, in the last part, it
+# stops the lesson, with a message.
 
 # %%
 WINDOW, STEP_TOLERANCE, SLOPE_TOLERANCE, GLOBAL_TOLERANCE = 10, 1e-4, 1e-3, 1e-3
@@ -492,6 +507,9 @@ def roll(x0, momentum, lr=MINIMA_LR, steps=MINIMA_STEPS):
     x = torch.tensor(x0, requires_grad=True)
     optimizer = SimpleMomentum([x], lr=lr, momentum=momentum) if momentum else SimpleGD([x], lr=lr)
     xs = descend(bumpy, optimizer, x, steps)
+    if len(xs) <= steps:  # it stopped early: diverged
+        raise _cli.RunFailure(f"{type(optimizer).__name__}(lr={lr:g}) from x0 = {xs[0]:g} diverged at step "
+                              f"{len(xs)}: |x| passed {ESCAPE:g}; try a smaller --minima-lr")
     fs = bumpy(torch.tensor(xs)).tolist()
     last = xs[-WINDOW - 1 :]
     said = verdict(xs, momentum, lr)

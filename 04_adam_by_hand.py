@@ -70,9 +70,15 @@ import common
 #
 # f(x, y) = (a·x² + b·y²)/2, with a = 0.2 and b = 4 by default: 0.1·x² + 2·y².
 # Its lowest point is (0, 0). Along x it curves gently, along y twenty times
-# more steeply: its *curvatures* (second derivatives, the *eigenvalues* of its
-# Hessian) are λ = a and λ = b. Their ratio, κ = λmax/λmin, is the valley's
-# *condition number*: the larger it is, the narrower the valley.
+# more steeply: its *curvatures*, its second derivatives along x and along y,
+# are λ = a and λ = b. Their ratio, κ = λmax/λmin, is the valley's *condition
+# number*: the larger it is, the narrower the valley.
+#
+# (In a valley turned at an angle, the curvatures along its main directions
+# are the *eigenvalues* of its *Hessian*, the table of all its second
+# derivatives. An eigenvalue of a table of numbers, a matrix M, is a number μ
+# by which M merely stretches some vector v: M·v = μ·v. Here the Hessian is
+# [[a, 0], [0, b]], and its eigenvalues are a and b themselves.)
 
 # %%
 lam_min, lam_max = min(CURVATURES), max(CURVATURES)
@@ -104,8 +110,9 @@ def gd_rate(lr):
 
 best_gd_lr = 2 / (lam_min + lam_max)
 gd_lr = best_gd_lr if GD_LR is None else GD_LR
+best_words = "at the best lr," if GD_LR is None else "for comparison, the best lr's rate"
 print(f"  gradient descent: lr {gd_lr:.6g}{' (the best, 2/(a + b))' if GD_LR is None else ''}; "
-      f"formula max|1 - lr*lambda| = {gd_rate(gd_lr):.6f}; at the best lr, (kappa-1)/(kappa+1) = "
+      f"formula max|1 - lr*lambda| = {gd_rate(gd_lr):.6f}; {best_words} (kappa-1)/(kappa+1) = "
       f"{(kappa - 1) / (kappa + 1):.6f}")
 
 # %% [markdown]
@@ -114,7 +121,7 @@ print(f"  gradient descent: lr {gd_lr:.6g}{' (the best, 2/(a + b))' if GD_LR is 
 # p ← p − lr·v (Distill's "Why Momentum Really Works" writes it the same way).
 # Along an axis of curvature λ, one step maps the pair (coordinate x,
 # velocity v) to v' = momentum·v + λ·x and x' = x − lr·v': the same 2×2
-# matrix at every step. Its *eigenvalues* μ, the numbers by which it merely
+# matrix at every step. Its eigenvalues μ, the numbers by which it merely
 # stretches some pair, are the roots of μ² − (1 + momentum − lr·λ)·μ + momentum
 # = 0, and may be complex; the largest size |μ| (absolute value) over both axes
 # is the rate. The best pair,
@@ -138,16 +145,17 @@ best_momentum_lr = (2 / (math.sqrt(lam_min) + math.sqrt(lam_max))) ** 2
 best_momentum = ((root_kappa - 1) / (root_kappa + 1)) ** 2
 momentum_lr = best_momentum_lr if MOMENTUM_LR is None else MOMENTUM_LR
 momentum = best_momentum if MOMENTUM is None else MOMENTUM
-print(f"  momentum: lr {momentum_lr:.6g}, momentum {momentum:.6g}"
-      f"{' (the best pair)' if MOMENTUM_LR is None and MOMENTUM is None else ''}; formula (largest root) = "
-      f"{momentum_rate(momentum_lr, momentum):.6f}; at the best pair, (sqrt(kappa)-1)/(sqrt(kappa)+1) = "
-      f"{(root_kappa - 1) / (root_kappa + 1):.6f}")
+best_pair = MOMENTUM_LR is None and MOMENTUM is None
+best_words = "at the best pair," if best_pair else "for comparison, the best pair's rate"
+print(f"  momentum: lr {momentum_lr:.6g}, momentum {momentum:.6g}{' (the best pair)' if best_pair else ''}; "
+      f"formula (largest root) = {momentum_rate(momentum_lr, momentum):.6f}; {best_words} "
+      f"(sqrt(kappa)-1)/(sqrt(kappa)+1) = {(root_kappa - 1) / (root_kappa + 1):.6f}")
 
 # %% [markdown]
 # Now the runs. `descend` starts an optimizer at `START` and keeps every
-# position. The valley runs in float64, for the distances' sake: the next cell
-# shows what float32 would do to them. A run that flies off (its distance
-# reaches 10⁶) is stopped there.
+# position. The valley runs in float64, for the distances' sake: the cell
+# after it shows what float32 would do to them. A run that flies off (its
+# distance reaches 10⁶) is stopped there.
 
 # %%
 ESCAPE = 1e6
@@ -168,52 +176,61 @@ def descend(optimizer_class, steps=STEPS, dtype=torch.float64, scale=1, **settin
     return torch.tensor(positions, dtype=torch.float64)
 
 
-def distances(run):
-    """Each position's distance to the minimum (0, 0): the square root of x^2 + y^2."""
-    return run.norm(dim=1)
-
-
 gd_run = descend(torch.optim.SGD, lr=gd_lr)
 momentum_run = descend(torch.optim.SGD, lr=momentum_lr, momentum=momentum)
 
 # %% [markdown]
-# Why float64? Run momentum in float32 and compute its distances in float32
-# too: the positions stay far above float32's smallest number (about 10⁻⁴⁵),
-# but x² + y² does not, and rounds to 0, so the distance reads exactly 0
-# while the point has not reached (0, 0).
+# Why float64, and why does `distances` below call `torch.hypot`? The plain
+# way to a distance is √(x² + y²). Run momentum in float32 and compute that in
+# float32 too: the positions stay far above float32's smallest number (about
+# 10⁻⁴⁵), but x² + y² does not: it rounds to 0, so the distance reads exactly
+# 0 while the point has not reached (0, 0).
 #
-# float64 has the same floor, far lower: x² + y² rounds badly, then to 0, once
-# it is below float64's smallest normal number, 2.2·10⁻³⁰⁸, that is once the
-# distance is below √(2.2·10⁻³⁰⁸) ≈ 1.5·10⁻¹⁵⁴ (`FLOOR` below). A long run of
-# a fast optimizer gets there: try `--steps 1000`.
+# float64 has the same pitfall, far lower: x² + y² rounds badly, then to 0,
+# once the distance is below √(2.2·10⁻³⁰⁸) ≈ 1.5·10⁻¹⁵⁴, where 2.2·10⁻³⁰⁸ is
+# float64's smallest normal number. A long run of a fast optimizer gets there:
+# with `--steps 1000`, the float64 line below reads 0 too. `torch.hypot(x, y)`
+# is made for this: it computes √(x² + y²) without underflow on the way, so
+# the distances that this lesson prints, ranks and draws keep their digits
+# down to 2.2·10⁻³⁰⁸, and read 0 only at (0, 0) itself.
 
 # %%
+def distances(run):
+    """Each position's distance to the minimum (0, 0), sqrt(x^2 + y^2), by hypot: it does not underflow."""
+    return torch.hypot(run[:, 0], run[:, 1])
+
+
+def reads_0_from(run, dtype):
+    """The first step where sqrt(x^2 + y^2), computed in dtype, reads 0 while the point is away from (0, 0)."""
+    false_zero = (run.to(dtype).norm(dim=1) == 0) & (run.abs().amax(dim=1) > 0)
+    return false_zero.nonzero()[0].item() if false_zero.any() else None
+
+
 run32 = descend(torch.optim.SGD, dtype=torch.float32, lr=momentum_lr, momentum=momentum)
-reads_0 = run32.float().norm(dim=1) == 0  # the distances, computed in float32
-away = run32.abs().amax(dim=1) > 0
-if (reads_0 & away).any():
-    step = (reads_0 & away).nonzero()[0].item()
-    print(f"  in float32, momentum's distance reads exactly 0 from step {step}, where the point is still "
-          f"{distances(run32)[step]:.3g} away from (0, 0)")
-else:
-    print(f"  in float32, momentum's distance never reads 0 while the point is away from (0, 0), "
-          f"in these {len(run32) - 1} steps")
+for name, dtype, run in (("float32", torch.float32, run32), ("float64", torch.float64, momentum_run)):
+    step = reads_0_from(run, dtype)
+    if step is None:
+        print(f"  in {name}, momentum's sqrt(x^2 + y^2) never reads 0 while the point is away from (0, 0), "
+              f"in these {len(run) - 1} steps")
+    else:
+        print(f"  in {name}, momentum's sqrt(x^2 + y^2) reads exactly 0 from step {step}, where the point is "
+              f"still {distances(run)[step]:.3g} away from (0, 0)")
 
 # %% [markdown]
 # The measured rate: the factor by which each step multiplied the distance, on
 # average, from step `first` to step `last`: (d_last / d_first)^(1/(last − first)).
-# `last` is the run's last step, or, if its distance falls below `FLOOR`, the
-# step before that; `first` is a third of the way to `last`, as momentum does
-# not follow its rate in the early steps. Each run prints the steps it was
-# measured over.
+# `last` is the run's last step, or, if its distance falls below float64's
+# smallest normal number (`TINY`, 2.2·10⁻³⁰⁸, below which float64 keeps fewer
+# digits), the step before that; `first` is a third of the way to `last`, as
+# momentum does not follow its rate in the early steps.
 
 # %%
-FLOOR = math.sqrt(torch.finfo(torch.float64).tiny)  # a distance below it: x^2 + y^2 is not a normal float64
+TINY = torch.finfo(torch.float64).tiny  # float64's smallest normal number: below it, fewer digits
 
 
 def rate_window(run):
-    """(first, last): the steps a rate is measured over; None if fewer than 2 steps lie above FLOOR."""
-    below = (distances(run) < FLOOR).nonzero()
+    """(first, last): the steps a rate is measured over; None if fewer than 2 steps lie above TINY."""
+    below = (distances(run) < TINY).nonzero()
     last = below[0].item() - 1 if len(below) else len(run) - 1
     return (last // 3, last) if last >= 1 else None
 
@@ -224,13 +241,18 @@ def measured_rate(run, first, last):
     return (d[last] / d[first]).item() ** (1 / (last - first))
 
 
+# %% [markdown]
+# Each run prints its measured rate with the steps it was measured over, and,
+# where its window ends early, why; a run with no window says why it has no rate.
+
+# %%
 def rate_text(run):
     """The measured rate and the steps it came from, as printed; or why the run has none."""
     d, window = distances(run), rate_window(run)
     ended = ""
-    if window is None or window[1] < len(run) - 1:  # the distance fell below FLOOR
-        step = (d < FLOOR).nonzero()[0].item()
-        what = "it lands on (0, 0) exactly" if not run[step].any() else f"its distance is below {FLOOR:.3g}"
+    if window is None or window[1] < len(run) - 1:  # the distance fell below TINY
+        step = (d < TINY).nonzero()[0].item()
+        what = "it lands on (0, 0) exactly" if not run[step].any() else f"its distance is below {TINY:.3g}"
         ended = f"at step {step} {what}"
     elif not d[-1] < ESCAPE:
         ended = f"where it passed {ESCAPE:g} and stopped"
@@ -261,7 +283,7 @@ def measured_rate_without_k(run, first, last):
     return ((d[last] / last) / (d[first] / first)).item() ** (1 / (last - first))
 
 
-if MOMENTUM_LR is None and MOMENTUM is None:
+if best_pair:
     middles = [1 + momentum - momentum_lr * lam for lam in (lam_min, lam_max)]
     print(f"  the best pair's double roots: 1 + momentum - lr*lambda = {middles[0]:.6f} at lambda {lam_min:g} and "
           f"{middles[1]:.6f} at lambda {lam_max:g}; +-2*sqrt(momentum) = +-{2 * math.sqrt(momentum):.6f}")
@@ -278,11 +300,16 @@ if MOMENTUM_LR is None and MOMENTUM is None:
 # flips side *and grows*. Lesson 02's lr = 1.05 on y = x² (curvature 2, edge
 # 2/2 = 1) is the one-dimensional case of this same edge.
 #
-# Momentum's edge is lr·λmax = 2 + 2·momentum. Why? A run at the edge flips
-# side at every step, so its gradients flip too, and a velocity that sums
-# gradients of alternating sign is damped, not built up: it settles at
-# gradient/(1 + momentum). The step can be (1 + momentum) times longer before
-# the run overshoots as far as it started.
+# Momentum's edge is lr·λmax = 2 + 2·momentum. Why? Take a run exactly at the
+# edge, along the steep axis, once it has settled: y flips side at every step
+# and keeps its size, y, −y, y, … Its gradient λmax·y flips with it. Each
+# step, the velocity adds the new gradient to momentum times the last
+# velocity, which pointed the other way: the two partly cancel, and the
+# velocity settles at λmax·y/(1 + momentum), smaller than the gradient. The
+# step, lr times that velocity, takes y exactly to −y when it is 2·y long:
+# lr·λmax/(1 + momentum) = 2, that is lr·λmax = 2 + 2·momentum. With
+# momentum 0 that is gradient descent's edge, lr·λmax = 2; momentum lets the
+# lr grow (1 + momentum) times before the run blows up.
 #
 # Each optimizer runs 1% below and 1% above its edge. Its verdict compares two
 # rates: the one measured, as above, and its formula's rate *from this start*,
@@ -427,11 +454,12 @@ print(f"  weights after SimpleAdam vs torch.optim.Adam from the same start: "
       f"{common.verdict(identical_to_adam)} (largest difference {max_abs_diff:g})")
 
 # %% [markdown]
-# `SimpleAdam` has what `torch.optim.Adam` does on the CPU, but not Adam's
-# options for speed and special uses: `foreach` and `fused` (faster kernels,
-# other rounding), `capturable` (CUDA graphs), `differentiable` (gradients
-# through the step), `decoupled_weight_decay` (that is AdamW), and betas held
-# in tensors.
+# `SimpleAdam` does what `torch.optim.Adam` does on the CPU by default. It
+# leaves out Adam's options for speed, `foreach` and `fused` (they update many
+# tensors in one call: faster, with other roundings), and for special uses,
+# which `torch.optim.Adam`'s documentation describes. One of those is worth
+# knowing by name: `decoupled_weight_decay=True` shrinks the weights directly,
+# instead of adding weight_decay·p to the gradient; that is AdamW.
 
 # %% [markdown]
 # ### Adam's idea, measured: the loss times 1000
@@ -500,7 +528,17 @@ print(f"  SimpleRMSprop vs torch.optim.RMSprop, both paths: {common.verdict(rmsp
 #
 # Where the gradient keeps its size and sign, |m̂/√v̂| stays near 1; where it
 # shrinks, below 1, as v still remembers the larger ones; where it grows,
-# above 1, but not without bound. At step t, m = (1 − β₁)·Σ β₁ᵗ⁻ᵏ·gₖ and
+# above 1, but not without bound.
+#
+# In plain words first: m is a weighted sum of the past gradients, and √v the
+# square root of a weighted sum of their squares. A sum of numbers can be
+# only so much larger than the square root of the sum of their squares, by a
+# factor that depends on the weights alone, not on the numbers. So m̂/√v̂
+# has a ceiling, B(t), set by β₁, β₂ and t, whatever the gradients are. The
+# *Cauchy–Schwarz inequality* gives that factor: for any two lists of numbers
+# aₖ and bₖ, |Σ aₖ·bₖ| ≤ √(Σ aₖ²)·√(Σ bₖ²).
+#
+# The details. At step t, m = (1 − β₁)·Σ β₁ᵗ⁻ᵏ·gₖ and
 # v = (1 − β₂)·Σ β₂ᵗ⁻ᵏ·gₖ², sums over the steps k = 1, …, t so far. Write each
 # term of m's sum as (β₁/√β₂)ᵗ⁻ᵏ times √β₂ᵗ⁻ᵏ·gₖ; the Cauchy–Schwarz inequality
 # bounds the sum by √(Σ (β₁²/β₂)ᵗ⁻ᵏ) times √(Σ β₂ᵗ⁻ᵏ·gₖ²). With the bias
@@ -516,9 +554,9 @@ print(f"  SimpleRMSprop vs torch.optim.RMSprop, both paths: {common.verdict(rmsp
 # only to (1 − β₁)/√(1 − β₂) ≈ 3.16. (That needs β₁² < β₂, as Adam's usual
 # betas have; otherwise B(t) grows without end.)
 #
-# The check: `SimpleAdam`, lr = 1, fed chosen gradients for 1000 steps, one
-# row per step: in coordinate 0 a gradient that grows by β₂/β₁ at every step,
-# in 256 others random gradients whose sizes jump between 10⁻⁶ and 10⁶.
+# To check it, `adam_bound` below works out B(t), and `adam_moves` feeds
+# `SimpleAdam`, with lr = 1, gradients chosen in advance, one row per step,
+# and measures how far each step moved each coordinate.
 
 # %%
 def adam_bound(t, beta1=0.9, beta2=0.999):
@@ -538,6 +576,12 @@ def adam_moves(gradients):
     return torch.stack(positions).diff(dim=0).abs()
 
 
+# %% [markdown]
+# The check: 1000 steps, with a gradient that grows by β₂/β₁ at every step in
+# coordinate 0, and random gradients, whose sizes jump between 10⁻⁶ and 10⁶,
+# in 256 others. Each step must stay within B(t).
+
+# %%
 BOUND_STEPS = 1000
 step_numbers = torch.arange(1, BOUND_STEPS + 1, dtype=torch.float64)
 growing = (0.999 / 0.9) ** (step_numbers - 1)  # times beta2/beta1 at every step
@@ -651,8 +695,9 @@ closest = adam_distances.argmin().item()
 print(f"\nPart 4: SimpleAdam(lr={ADAM_LR:g}) in the valley from {START}: its first step moves x by "
       f"{first_move[0]:.6g} and y by {first_move[1]:.6g}; no step moves a coordinate more than {largest_move:.6g}")
 if len(crossed):
-    print(f"  it first reaches x = 0 at step {crossed[0].item()} (the rule of thumb: |x|/lr = "
-          f"{abs(START[0]) / ADAM_LR:.3g} steps)")
+    rule = f"{abs(START[0]) / ADAM_LR:.3g}"
+    print(f"  it first reaches x = 0 at step {crossed[0].item()} (the rule of thumb: |x|/lr = {rule} "
+          f"step{'' if rule == '1' else 's'})")
 for step in sorted({STEPS // 3, 2 * STEPS // 3, STEPS}):  # Adam's step has a bound (part 2): it never flies off
     print(f"  step {step}: distance to (0, 0) {adam_distances[step]:.3g}")
 print(f"  closest: {adam_distances[closest]:.3g} at step {closest}")
@@ -719,13 +764,22 @@ if PLOTS:
 
 # %% [markdown]
 # **What to look at:** x and y have the same scale, so the contour lines
-# show the valley's true shape: ellipses √κ times wider than tall. With the
-# default settings (about 4.5 times), gradient descent (blue) zigzags across
+# show the valley's true shape: ellipses √κ times as long along the gentle
+# axis, the one of the smaller curvature, as along the steep one; the legend
+# says which axis that is and how many times. With the default settings
+# (along x, about 4.5 times), gradient descent (blue) zigzags across
 # the narrow axis while it creeps along the wide one. Momentum (orange) swings
 # even wider across at first, but its swings die out and it rushes along the
 # valley: by step 8 it is past x = −1 while gradient descent is near x = −2.
 # Adam (purple) sets off on a diagonal, equal steps in x and y, swings across
 # the valley's floor a few times while it heads along it, and ends last.
+#
+# Turn the valley so that x is the steep axis, `--curvatures 100,0.01`, and
+# momentum's trail becomes a solid orange band: it jumps from one side of x = 0
+# to the other at every step, in swings that first grow far past the
+# picture's edges, while it creeps down y, so its 150 lines across the valley
+# lie side by side. Gradient descent's zigzag, along y ≈ 1, lies under the
+# band's top edge.
 
 # %% [markdown]
 # The same runs as distances to the minimum, on a log scale, with the two

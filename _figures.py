@@ -6,23 +6,26 @@ in each, right after the cell that draws it. Colours are the same everywhere: bl
 orange for momentum, a green star for the lowest point.
 """
 
+import functools
 import math
+import re
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.transforms import Bbox, ScaledTranslation, TransformedBbox
+from PIL import Image, ImageDraw, ImageFont
 
 import _cli
-from _gif import FrameRecorder, pick_frames
+from _gif import FrameRecorder, matplotlib_font_path, pick_frames
 from common import pattern_a, pattern_b
 
 PLAIN_GD_COLOUR = "tab:blue"
 MOMENTUM_COLOUR = "tab:orange"
 MINIMUM_COLOUR = "tab:green"
 CURVE_COLOUR = "0.6"
-ZERO_ON_A_LOG_SCALE = 2.0**-150  # the |x| inset draws x = 0 here: below float32's smallest number, 2^-149
 
 
 def new_figure(**kwargs):
@@ -44,17 +47,33 @@ def label_decades(axis):
     axis.set_minor_formatter(NullFormatter())
 
 
+ZERO = "x = 0"  # the id of what draws an x of exactly 0 on a log axis
+
+
+def on_the_bottom_edge(axes, steps, **style):
+    """Marks at `steps` on the bottom edge of a log axis, in the minimum's colour: where x is exactly 0. A log
+    scale has no place for 0, and at any height a 0 would read as a number, like float32's smallest, 1.4e-45."""
+    return axes.plot(steps, [0] * len(steps), transform=axes.get_xaxis_transform(), color=MINIMUM_COLOUR,
+                     clip_on=False, gid=ZERO, **style)[0]
+
+
 # ---------------------------------------------------------------------------
 # Stage 1
 # ---------------------------------------------------------------------------
 
+MARKED_EPOCHS = 10  # 10 epochs of 40 steps put the epoch lines about 60 pixels apart in a 7-inch picture
+
+
 def stage1_losses(losses, steps_per_epoch, order, path):
-    """The loss at every step, ln 4 for reference; in the article's order, pattern B's steps are shaded."""
+    """The loss at every step, ln 4 for reference; up to MARKED_EPOCHS epochs, a dotted line at each new
+    epoch and, in the article's order, pattern B's steps shaded: more would merge into grey stripes."""
     figure = new_figure(figsize=(7, 3.8))
     axes = figure.subplots()
-    axes.plot(range(1, len(losses) + 1), losses, color=MOMENTUM_COLOUR, marker=".")
+    epochs = math.ceil(len(losses) / steps_per_epoch)
+    marked = epochs <= MARKED_EPOCHS
+    axes.plot(range(1, len(losses) + 1), losses, color=MOMENTUM_COLOUR, marker="." if marked else "")
     axes.axhline(math.log(4), color="black", linestyle="--", lw=1, label="ln 4: the loss of an all-zero input")
-    for start in range(0, len(losses), steps_per_epoch):
+    for start in range(0, len(losses), steps_per_epoch) if marked else ():
         if start:
             axes.axvline(start + 0.5, color="grey", linestyle=":")
         if order == "sequential":  # the second half of each epoch is pattern B
@@ -62,8 +81,10 @@ def stage1_losses(losses, steps_per_epoch, order, path):
                          color="grey", alpha=0.15, lw=0, label="pattern B samples" if not start else None)
     # below the axes: inside, wherever it stood, it could hide a peak that the lesson points to
     figure.legend(loc="outside lower center", ncol=2, fontsize=9, frameon=False)
+    shaded = " and pattern B's steps" if order == "sequential" else ""
+    marks = " (dotted: new epoch)" if marked else f"\n({epochs} epochs: too many to mark each epoch{shaded})"
     axes.set(xlabel="step (one sample per step)", ylabel="cross-entropy loss",
-             title=f"Stage 1: loss at each training step, {order} order (dotted: new epoch)")
+             title=f"Stage 1: loss at each training step, {order} order{marks}")
     return _cli.save_figure(figure, path)
 
 
@@ -111,7 +132,8 @@ def stage1_sweep(results, orders, path):
         sweep_panels(row, results[order], floor)
         summary = results[order]["summary"]
         low, high = summary["learned_training_set_95ci"]
-        row.suptitle(f"{order} order: {summary['learned_training_set']} of {n_seeds} runs learned their training "
+        runs = "runs" if n_seeds > 1 else "run"
+        row.suptitle(f"{order} order: {summary['learned_training_set']} of {n_seeds} {runs} learned their training "
                      f"set (95% interval {low:.2f}% to {high:.2f}%)", fontsize=10)
     seeds = f"seeds 0..{n_seeds - 1}" if n_seeds > 1 else "seed 0"
     figure.suptitle(f"Stage 1 on {seeds}: one dot per training run, at its seed")
@@ -144,7 +166,7 @@ def sweep_panels(row, result, floor):
         axes.set_title(f"{' and '.join(counts) or 'no'} {runs} {where}", loc="left", fontsize=9)
     top.set(ylim=(99, 101), yticks=[100])
     top.tick_params(labelbottom=False)
-    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))  # seeds are whole numbers
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # seeds are whole numbers, 1 or more
     bottom.axhline(50, color="grey", ls=":", lw=1)
     bottom.set(ylim=(floor, 100), xlim=(-0.5, len(seeds) - 0.5), xlabel="seed", ylabel="test accuracy (%)")
 
@@ -169,25 +191,64 @@ def descent_figure(n_panels):
 def descent_decorations(axes, xs, reach, single):
     """A panel's decorations, as moving parts: an arrow at the panel's edge while x is off it, and, in a
     panel alone, a small log plot of |x| per step, with a marker at the current step."""
+    for axis, limits in ((axes.xaxis, axes.get_xlim()), (axes.yaxis, axes.get_ylim())):
+        if max(map(abs, limits)) >= 1e5:  # no "1e12" atop the axis: it crowds the title, and lifts a long one
+            axis.set_major_formatter(FuncFormatter(with_its_exponent))
     parts = {"arrow": axes.plot([], [], color=PLAIN_GD_COLOUR, markersize=9, linestyle="none")[0]}
     if single:  # |x| on a log scale shows the slow end, too small to see on the parabola
         inset = axes.inset_axes([0.3, 0.42, 0.4, 0.33])
-        inset.semilogy(range(len(xs)), [max(abs(x), ZERO_ON_A_LOG_SCALE) for x in xs], color=PLAIN_GD_COLOUR, lw=1)
+        inset.semilogy(range(len(xs)), [abs(x) if x else math.nan for x in xs], color=PLAIN_GD_COLOUR, lw=1)
+        zeros = [step for step, x in enumerate(xs) if x == 0]
+        if zeros:  # the line stops where x reaches 0, and the bottom edge carries on
+            on_the_bottom_edge(inset, zeros, lw=3, marker="s", markersize=3, markevery=[0])
+            inset.text(zeros[-1], 0.06, "x = 0", transform=inset.get_xaxis_transform(), color=MINIMUM_COLOUR,
+                       fontsize=7, ha="right", va="bottom")
         inset.set_title("|x|, log scale, per step", fontsize=8)
         inset.tick_params(labelsize=7)
         label_decades(inset.yaxis)
         parts["distance"] = inset.plot([], [], color=PLAIN_GD_COLOUR, marker="o", markersize=5)[0]
+        parts["at_zero"] = inset.plot([], [], transform=inset.get_xaxis_transform(), color=PLAIN_GD_COLOUR,
+                                      marker="o", markersize=5, clip_on=False, visible=False)[0]
     return parts
 
 
+def with_its_exponent(value, _position):
+    """A tick label that carries its own exponent: 2e12, where matplotlib writes 2 under a "1e12" atop the axis."""
+    return re.sub(r"e\+?(-?)0*(\d)", r"e\1\2", f"{value:.3g}").replace("-", "−")
+
+
 def move_decorations(parts, step, x, reach):
-    """Show the arrow on x's side once x is off the panel (|x| > 1.05 reach); move the inset's marker to `step`."""
+    """Show the arrow on x's side once x is off the panel (|x| > 1.05 reach); move the inset's marker to `step`,
+    on the bottom edge where x is 0."""
     off_panel = abs(x) > 1.05 * reach
     parts["arrow"].set_visible(off_panel)  # an invisible artist costs nothing to draw
     if off_panel:
         parts["arrow"].set(data=([math.copysign(reach, x)], [1.2 * reach**2]), marker=">" if x > 0 else "<")
     if "distance" in parts:
-        parts["distance"].set_data([step], [max(abs(x), ZERO_ON_A_LOG_SCALE)])
+        parts["distance"].set_visible(x != 0)
+        parts["at_zero"].set_visible(x == 0)
+        parts["distance" if x != 0 else "at_zero"].set_data([step], [abs(x)])
+
+
+CAPTION_TOP = 6  # pixels: _gif.FrameRecorder.capture writes a caption this far below its axes' top, centred
+
+
+@functools.cache
+def caption_font(dpi):
+    return ImageFont.truetype(matplotlib_font_path(), round(10 * dpi / 72))  # _gif.FrameRecorder's font
+
+
+def keep_below_caption(parts, caption):
+    """Clip the trail and the tangent to the part of their axes below `caption`: where they leave the panel's top,
+    they would otherwise run through it. (The point itself, while on the panel, stays below the caption.)"""
+    figure = parts["trail"].axes.figure
+    pen = ImageDraw.Draw(Image.new("L", (1, 1)))
+    depth = pen.multiline_textbbox((0, CAPTION_TOP), caption, font=caption_font(figure.dpi), anchor="ma",
+                                   align="center")[3] + 2  # pixels below the axes' top, and a little room
+    down = ScaledTranslation(0, -depth / figure.dpi, figure.dpi_scale_trans)
+    below = TransformedBbox(Bbox.unit(), parts["trail"].axes.transAxes + down)  # its bottom is clipped by the axes
+    for name in ("trail", "tangent"):
+        parts[name].set_clip_box(below)
 
 
 # ---------------------------------------------------------------------------
@@ -205,20 +266,26 @@ def stage3_parabola(xs, lr, path):
     shown = curve.scatter(values, values**2, c=steps, cmap="viridis", s=22, zorder=3)
     figure.colorbar(shown, ax=curve, label="step")
     curve.set(xlabel="x", ylabel="y = x²", title=f"SimpleGD(lr={lr:g}) on y = x²")
-    distance.semilogy(steps, np.maximum(np.abs(values), 1e-45), "o", color=PLAIN_GD_COLOUR,
+    reached = values != 0  # an x of exactly 0 has no place on the log scale: it goes on the bottom edge
+    distance.semilogy(steps[reached], np.abs(values[reached]), "o", color=PLAIN_GD_COLOUR,
                       markersize=4, label="SimpleGD (float32)")
     distance.semilogy(steps, np.abs((1 - 2 * lr) ** steps), color="black", lw=1, label="closed form x0·(1−2·lr)ⁿ")
-    distance.set(xlabel="step", ylabel="|x| (log scale)", title="Each step multiplies x by (1 − 2·lr)")
+    if not reached.all():
+        on_the_bottom_edge(distance, steps[~reached], marker="v", markersize=5, linestyle="none",
+                           label="x = 0 exactly: on the bottom edge")
+    distance.set(xlabel="step", ylabel="|x| (log scale)",
+                 title=f"Each step multiplies x by 1 − 2·lr = {1 - 2 * lr:.9g}")
     label_decades(distance.yaxis)
     distance.legend()
     return _cli.save_figure(figure, path)
 
 
 MARKERS = ("o", "s", "^", "D")  # one per starting point
-# Each run ends as a ring, the first start's the largest: runs that stop at the same place (or at
-# the star, drawn last and smaller) show as rings inside each other, none hidden under another.
+# Each run ends as a ring, the first start's the largest: runs that stop at the same place show as
+# rings inside each other, none hidden under another. The star is drawn last, over the rings, and
+# large enough to show among them.
 MARKER_SIZES = (20, 16, 12.5, 10)
-STAR_SIZE = 8
+STAR_SIZE = 13
 TRAIL_STEPS = 12
 
 
@@ -256,11 +323,16 @@ def stage3_local_minima(runs, best, reach, steps, n_frames, fps, path):
             point.set_data([run["xs"][step]], [run["fs"][step]])
         captions = []
         for axes, name in zip(panels, names):
-            xs = ", ".join(f"{run['xs'][step]:.2f}" for _, run, _, _ in moving if run["optimizer"] == name)
+            xs = ", ".join(two_decimals(run["xs"][step]) for _, run, _, _ in moving if run["optimizer"] == name)
             captions.append((axes, f"step {step}: x = {xs}"))
         recorder.capture(captions)
     recorder.save_gif(path, fps)
     return path
+
+
+def two_decimals(x):
+    """x with two decimals; a value that rounds to 0 reads 0.00, not -0.00."""
+    return f"{round(x, 2) + 0.0:.2f}"  # adding 0.0 turns -0.0 into 0.0
 
 
 def local_minima_legend(starts):
@@ -287,7 +359,8 @@ def valley_frame(curvatures, runs):
     start = next(iter(runs.values()))[0]
     level = (a * start[0].item() ** 2 + b * start[1].item() ** 2) / 2
     box = torch.cat(list(runs.values()) + [torch.zeros(1, 2, dtype=start.dtype)])
-    box = box[box.norm(dim=1) < 2 * start.norm()]  # a run that flies off is followed to the frame's edge only
+    far = 2 * torch.hypot(*start)  # hypot: sqrt(x^2 + y^2) without underflow
+    box = box[torch.hypot(box[:, 0], box[:, 1]) < far]  # a run that flies off is followed to the frame's edge only
     (left, bottom), (right, top) = box.amin(dim=0).tolist(), box.amax(dim=0).tolist()
     widen = max(0.0, (top - bottom) - (right - left)) / 2  # aspect="equal": a narrow box squeezes its ticks
     left, right = left - widen, right + widen
@@ -299,9 +372,18 @@ def valley_frame(curvatures, runs):
     axes.contour(x, y, (a * x**2 + b * y**2) / 2, levels=levels, colors=CURVE_COLOUR, linewidths=0.8)
     axes.plot(0, 0, marker="*", color=MINIMUM_COLOUR, markeredgecolor="black", markersize=14, linestyle="none",
               label="the minimum (0, 0)")
+    axes.plot([], [], color=CURVE_COLOUR, lw=0.8, label=f"contour lines: {contour_shape(a, b)}")
     axes.set(xlim=(left - pad, right + pad), ylim=(bottom - pad, top + pad), xlabel="x", ylabel="y",
              aspect="equal", title=f"f(x, y) = {a / 2:g}·x² + {b / 2:g}·y²")
     return figure, axes
+
+
+def contour_shape(a, b):
+    """What the contour lines of (a*x^2 + b*y^2)/2 are: ellipses, longer along the gentler axis, or circles."""
+    if a == b:
+        return "circles"
+    longer, shorter = ("x", "y") if a < b else ("y", "x")
+    return f"ellipses {math.sqrt(max(a, b) / min(a, b)):.3g} times as long along {longer} as along {shorter}"
 
 
 def valley_animation(runs, curvatures, steps, n_frames, fps, path):
@@ -313,6 +395,7 @@ def valley_animation(runs, curvatures, steps, n_frames, fps, path):
         point = axes.plot([], [], marker="o", color=colour, markersize=8, linestyle="none", label=label)[0]
         moving.append((run, trail, point))
     figure.legend(loc="outside lower center", ncol=2, fontsize=9, frameon=False)
+    fit_figure_to_axes(figure, axes)
     recorder = FrameRecorder(figure, [artist for _, trail, point in moving for artist in (trail, point)])
     for step in pick_frames(steps, n_frames):
         for run, trail, point in moving:
@@ -324,12 +407,32 @@ def valley_animation(runs, curvatures, steps, n_frames, fps, path):
     return path
 
 
+def fit_figure_to_axes(figure, axes, tallest=7.0, shortest_axes=1.0):
+    """Resize a figure whose axes keep x and y at one scale, and its legend below them, so that the axes fill
+    its width (growing it up to `tallest` inches) or its height (shrinking it, the axes `shortest_axes` inches
+    tall at least): no blank band beside or above the axes."""
+    figure.draw_without_rendering()  # lays the figure out: where the axes, their labels and the legend are
+    dpi, (width, height) = figure.dpi, figure.get_size_inches()
+    used, labelled = axes.get_window_extent(), axes.get_tightbbox()  # in pixels: the axes, and with their labels
+    aspect = used.width / used.height  # the data's width over its height
+    around_w, around_h = (labelled.width - used.width) / dpi, (labelled.height - used.height) / dpi
+    legend = figure.legends[0].get_window_extent()
+    below_h = legend.height / dpi + 0.1  # the legend, and a gap above it (inches)
+    pads = figure.get_layout_engine().get()
+    spare_w, spare_h = 2 * pads["w_pad"] + 0.05, 2 * pads["h_pad"] + 0.05
+    axes_h = (width - around_w - spare_w) / aspect  # the axes' height when they fill the width
+    axes_h = max(shortest_axes, min(axes_h, tallest - around_h - below_h - spare_h))
+    new_width = max(min(aspect * axes_h, width - around_w - spare_w) + around_w, legend.width / dpi) + spare_w
+    figure.set_size_inches(new_width, axes_h + around_h + below_h + spare_h)
+    figure.draw_without_rendering()  # the layout at the new size takes one more pass to settle
+
+
 def valley_distances(runs, rates, path):
     """Each run's distance to the minimum per step, on a log scale; rates ({label: rate}) drawn as d0·rate^k."""
     figure = new_figure(figsize=(8, 4.2))
     axes = figure.subplots()
     for (label, run), colour in zip(runs.items(), VALLEY_COLOURS):
-        distances = run.norm(dim=1).numpy()
+        distances = torch.hypot(run[:, 0], run[:, 1]).numpy()  # sqrt(x^2 + y^2) without underflow
         steps = np.arange(len(distances))
         shown = distances > 0  # a distance of exactly 0 has no place on a log scale
         axes.semilogy(steps[shown], distances[shown], "o", color=colour, markersize=3, label=label)

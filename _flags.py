@@ -197,7 +197,7 @@ MAX_SWEEP = 10_000
 def report01(settings):
     """01's --json: the article's run, the sweep's summary (None when skipped), the pictures."""
     report = {"first_loss": settings["losses"][0], "final_loss": settings["losses"][-1], "losses": settings["losses"]}
-    for name in ("mse_same_pattern", "mse_different_patterns"):
+    for name in ("mse_a_from_zero", "mse_same_pattern", "mse_different_patterns"):
         report[name], report[f"{name}_after"] = settings["outputs_before"][name], settings["outputs_after"][name]
     report["predicted_before"] = settings["outputs_before"]["predicted"]
     report["predicted_after"] = settings["outputs_after"]["predicted"]
@@ -205,7 +205,8 @@ def report01(settings):
         report[f"{name}_before"], report[f"{name}_after"] = settings["before"][name], settings["after"][name]
     report["test_classes_before"] = settings["test_classes_before"]
     sweep = settings["SWEEP"] > 0
-    report["sweep"] = {order: settings["results"][order]["summary"] for order in settings["ORDERS"]} if sweep else None
+    report["sweep"] = {order: {**settings["results"][order]["summary"], "check": settings["results"][order]["check"]}
+                       for order in settings["ORDERS"]} if sweep else None
     pictures = ["01_loss.png", "01_filters.png"] + (["01_sweep.png"] if sweep else [])
     report["outputs"] = [str(settings["OUT_DIR"] / name) for name in pictures] if settings["PLOTS"] else []
     return report
@@ -323,7 +324,8 @@ def report03(settings):
     valleys = {"floors": settings["floors"].tolist(), "curvatures": settings["floor_curvatures"].tolist(),
                "edges": {name: edge.tolist() for name, edge in settings["edges"].items()}}
     pictures = ("parabola_picture", "minima_picture") if settings["PLOTS"] else ()
-    return {"parabola": {"x_final": settings["xs"][-1], "x_expected": settings["x_expected"]},
+    return {"parabola": {"x_final": settings["xs"][-1], "x_expected": settings["x_expected"],
+                         "steps_done": settings["steps_done"]},
             "network": network,
             "valleys": valleys,
             "local_minima": [{key: run[key] for key in keys} for run in settings["runs"]],
@@ -347,7 +349,8 @@ def flags03(parser, settings):
     starts = _cli.comma_list(_cli.in_range(-STARTS_RANGE_03, STARTS_RANGE_03), 4,
                              f"numbers in [-{STARTS_RANGE_03:g}, {STARTS_RANGE_03:g}]")
     parser.add_argument("--lr", dest="LR", type=_cli.learning_rate, default=settings["LR"],
-                        help="SimpleGD learning rate in parts 1 (parabola) and 2 (network)")
+                        help="SimpleGD learning rate in parts 1 (parabola) and 2 (network); part 1's x shrinks for "
+                             "lr between 0 and 1 (|1 - 2*lr| < 1) and grows past 1")
     parser.add_argument("--steps", dest="STEPS", type=steps, default=settings["STEPS"],
                         help=f"part 1: steps on y = x^2, 1 to {STEPS_03}")
     parser.add_argument("--seed", dest="SEED", type=_cli.seed_value, default=settings["SEED"],
@@ -396,7 +399,7 @@ def pair(item, what):
 
 
 def valley_run_report(settings, name, lr, run, rate):
-    distances, window = run.norm(dim=1), settings["rate_window"](run)
+    distances, window = settings["distances"](run), settings["rate_window"](run)
     return {"optimizer": name, "lr": lr, "steps_done": len(run) - 1, "distance_start": distances[0].item(),
             "distance_final": distances[-1].item(), "rate_formula": rate,
             "rate_measured": settings["measured_rate"](run, *window) if window else None,
@@ -417,7 +420,7 @@ def report04(settings):
     adam = valley_run_report(s, "SimpleAdam", s["ADAM_LR"], s["adam_run"], None)
     adam["closest_distance"], adam["closest_step"] = s["adam_distances"][s["closest"]].item(), s["closest"]
     edges = {f"{name}, {side}": {"lr": edge["lr"], "steps_done": len(edge["run"]) - 1,
-                                 "distance_final": edge["run"][-1].norm().item(),
+                                 "distance_final": s["distances"](edge["run"])[-1].item(),
                                  "rate_measured": edge["rate_measured"],
                                  "rate_window": list(edge["rate_window"]) if edge["rate_window"] else None,
                                  "rate_formula_from_start": edge["rate_formula"], "verdict": edge["verdict"]}

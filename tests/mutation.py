@@ -6,6 +6,7 @@ lesson code, run the test suite, and count the bugs it catches.
     python tests/mutation.py --only _gif.py       # the mutants of one file
     python tests/mutation.py --ids 01_pattern_classifier.py:17 _cli.py:3   # chosen mutants
     python tests/mutation.py --sample 240 --seed 0   # a random sample
+    python tests/mutation.py --changed-since da5ee32 # the mutants on lines changed since a commit
     python tests/mutation.py --show _cli.py:3     # the planted bug, as a diff
     python tests/mutation.py --summarize all.json _cli.json   # the score of saved reports
 
@@ -46,7 +47,7 @@ from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 EQUIVALENT_LIST = REPO_DIR / "tests" / "MUTANTS.md"
-TARGETS = ["common.py", "_cli.py", "_flags.py", "_gif.py", "_figures.py", "_notebook.py",
+TARGETS = ["common.py", "_cli.py", "_flags.py", "_gif.py", "_figures.py", "_notebook.py", "_adam.py",
            "01_pattern_classifier.py", "02_gd_parabola_anim.py", "03_custom_optimizer.py", "04_adam_by_hand.py"]
 FOCUS = {  # the tests that run first for each file; the rest of the suite follows
     "common.py": ["test_common.py"],
@@ -57,6 +58,7 @@ FOCUS = {  # the tests that run first for each file; the rest of the suite follo
     "_figures.py": ["test_gif.py", "test_pattern_classifier.py", "test_custom_optimizer.py", "test_adam_by_hand.py",
                     "test_readme.py"],
     "_notebook.py": ["test_cli.py"],
+    "_adam.py": ["test_adam.py", "test_adam_by_hand.py"],
     "01_pattern_classifier.py": ["test_pattern_classifier.py"],
     "02_gd_parabola_anim.py": ["test_gd_parabola.py", "test_gif.py"],
     "03_custom_optimizer.py": ["test_optimizers.py", "test_custom_optimizer.py"],
@@ -307,6 +309,20 @@ def summary(results):
     return "\n".join(lines)
 
 
+def changed_lines(revision):
+    """{file: the line numbers that the working tree adds or changes since `revision`}, from git diff."""
+    diff = subprocess.run(["git", "diff", "-U0", revision, "--", *TARGETS], cwd=REPO_DIR, capture_output=True,
+                          text=True, check=True).stdout
+    changed, filename = {}, None
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            filename = line[len("+++ b/"):]
+        elif line.startswith("@@"):
+            start, _, count = re.search(r"\+(\d+)(,(\d+))?", line).groups()
+            changed.setdefault(filename, set()).update(range(int(start), int(start) + int(count or 1)))
+    return changed
+
+
 def merged(report_paths):
     results = {}
     for path in report_paths:
@@ -320,6 +336,7 @@ def main():
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--only", nargs="+", choices=TARGETS, default=TARGETS, help="files to mutate")
     parser.add_argument("--ids", nargs="+", help="run only these mutants (FILE:NUMBER)")
+    parser.add_argument("--changed-since", metavar="REV", help="run only the mutants on lines changed since REV (git)")
     parser.add_argument("--sample", type=int, help="run only N mutants drawn at random (with --seed)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the --sample draw")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
@@ -337,6 +354,9 @@ def main():
     mutants = [m for filename in args.only for m in mutants_of(filename)]
     if args.ids:
         mutants = [m for m in mutants if m[0] in set(args.ids)]
+    if args.changed_since:
+        changed = changed_lines(args.changed_since)
+        mutants = [m for m in mutants if m[1] in changed.get(m[0].rsplit(":", 1)[0], ())]
     if args.sample:
         mutants = sorted(random.Random(args.seed).sample(mutants, args.sample), key=mutants.index)
     if args.show:

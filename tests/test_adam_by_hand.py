@@ -121,8 +121,11 @@ def test_in_float32_the_distance_reads_zero_before_the_point_gets_there(adam_les
         step += 1
     away = point.detach().double().norm().item()
     assert step < 150 and away > torch.finfo(torch.float32).smallest_normal * 1e10  # far from underflow itself
-    assert f"in float32, momentum's distance reads exactly 0 from step {step}, where the point is still " \
-           f"{away:.3g} away from (0, 0)" in end_to_end["stage4"].result().stdout
+    out = end_to_end["stage4"].result().stdout
+    assert f"in float32, momentum's sqrt(x^2 + y^2) reads exactly 0 from step {step}, where the point is still " \
+           f"{away:.3g} away from (0, 0)\n" in out
+    assert "in float64, momentum's sqrt(x^2 + y^2) never reads 0 while the point is away from (0, 0), in these 150 " \
+           "steps\n" in out
 
 
 # --- the edges of stability, both sides --------------------------------------------------------
@@ -513,8 +516,8 @@ def test_chosen_settings_are_printed_without_the_best_label(other_run):
     _, printed, _ = other_run
     assert printed.splitlines()[:2] == [
         "Part 1: the valley f(x, y) = 2*x^2 + 0.1*y^2, curvatures 0.2 and 4, condition number 20",
-        "  gradient descent: lr 0.3; formula max|1 - lr*lambda| = 0.940000; at the best lr, (kappa-1)/(kappa+1) = "
-        f"{GD_RATE:.6f}"]
+        "  gradient descent: lr 0.3; formula max|1 - lr*lambda| = 0.940000; for comparison, the best lr's rate "
+        f"(kappa-1)/(kappa+1) = {GD_RATE:.6f}"]
 
 
 class Terminal(io.StringIO):
@@ -607,6 +610,7 @@ def test_the_network_lr_range_is_the_one_its_help_states(apply, value):
 # === The valley's parts (parts 1 and 4) at every setting: issue 24 ==================================
 
 FLOOR = math.sqrt(torch.finfo(torch.float64).tiny)  # a distance below it: x^2 + y^2 is no normal float64
+TINY = torch.finfo(torch.float64).tiny  # float64's smallest normal number: a rate is measured above it
 BEST_LR, BEST_MOMENTUM = (2 / (math.sqrt(0.2) + 2)) ** 2, MOMENTUM_RATE**2  # the default valley's best pair
 
 
@@ -625,17 +629,19 @@ def rate_over(run, first, last):
     return (d[last] / d[first]).item() ** (1 / (last - first))
 
 
-def test_a_1000_step_run_measures_momentum_above_float64s_floor(adam_lesson):
+def test_a_1000_step_run_measures_momentum_below_the_floor_of_x_squared(adam_lesson):
     """--steps 1000, the flag's maximum: x^2 + y^2 leaves float64's normal numbers at step 796 and reads 0 from
-    835, where the point is still 1e-162 away. The rate is measured up to step 795, and says so."""
+    835, where the point is still 1e-162 away. hypot's distances do not: the rate is measured over the whole run,
+    and the lesson's float64 line says where x^2 + y^2 reads 0."""
     run = sgd_path(BEST_LR, BEST_MOMENTUM, steps=1000)
     below = (exact_distances(run) < FLOOR).nonzero()[0].item()
     assert below == 796 and run.norm(dim=1)[835] == 0 < exact_distances(run)[835]
-    rate = rate_over(run, 795 // 3, 795)
+    assert (run.norm(dim=1)[:835] > 0).all() and exact_distances(run)[-1] > TINY
+    rate = rate_over(run, 333, 1000)
     assert abs(rate - 0.6356) < 5e-4  # the issue's figure, over steps 333 to 1000
-    assert adam_lesson.rate_window(run) == (265, 795)
-    assert adam_lesson.rate_text(run) == \
-        f"{rate:.6f} over steps 265 to 795 (at step 796 its distance is below 1.49e-154)"
+    assert adam_lesson.rate_window(run) == (333, 1000)
+    assert adam_lesson.rate_text(run) == f"{rate:.6f} over steps 333 to 1000"
+    assert adam_lesson.reads_0_from(run, torch.float64) == 835 and adam_lesson.reads_0_from(run, torch.float32) < 835
 
 
 def test_the_window_starts_a_third_of_the_way_into_the_run(adam_lesson):
@@ -662,8 +668,9 @@ def test_a_round_valley_lands_on_the_minimum_in_one_step():
     assert ("  measured: gradient descent no rate (at step 1 it lands on (0, 0) exactly); momentum no rate "
             "(at step 1 it lands on (0, 0) exactly)\n") in printed
     assert "nan" not in printed.lower() and "still 0 away" not in printed
-    assert "in float32, momentum's distance never reads 0 while the point is away from (0, 0), in these 30 steps" \
-        in printed
+    for dtype in ("float32", "float64"):
+        assert f"in {dtype}, momentum's sqrt(x^2 + y^2) never reads 0 while the point is away from (0, 0), in these " \
+               "30 steps\n" in printed
 
 
 def test_the_double_roots_are_printed_beside_2_sqrt_momentum(end_to_end):
@@ -780,8 +787,8 @@ VALLEY_SETTINGS = st.tuples(
 
 
 def reference_window(run):
-    """(first, last, the step where the distance first falls below FLOOR or None), from hypot's distances."""
-    below = (exact_distances(run) < FLOOR).nonzero()
+    """(first, last, the step where the distance first falls below TINY or None), from hypot's distances."""
+    below = (exact_distances(run) < TINY).nonzero()
     cut = below[0].item() if len(below) else None
     last = len(run) - 1 if cut is None else cut - 1
     return last // 3, last, cut
@@ -794,7 +801,7 @@ def check_rate_text(text, run, report=None):
     assert printed, text
     if last < 1:
         assert printed["none"] == (f"at step {cut} it lands on (0, 0) exactly" if not run[cut].any()
-                                   else f"at step {cut} its distance is below 1.49e-154")
+                                   else f"at step {cut} its distance is below 2.23e-308")
         assert report is None or (report["rate_measured"], report["rate_window"]) == (None, None)
         return None
     assert (int(printed["first"]), int(printed["last"])) == (first, last) and last <= len(run) - 1
@@ -804,7 +811,7 @@ def check_rate_text(text, run, report=None):
     if cut is not None:
         assert ended.startswith(f"at step {cut} "), text
     else:
-        assert ended == (None if run[-1].norm() < 1e6 else "where it passed 1e+06 and stopped"), text
+        assert ended == (None if exact_distances(run)[-1] < 1e6 else "where it passed 1e+06 and stopped"), text
     if report is not None:
         assert report["rate_window"] == [first, last] and f"{report['rate_measured']:.6f}" == printed["rate"]
     return rate
@@ -851,7 +858,7 @@ def check_edges(out, report, steps, curvatures, start):
         measured = check_rate_text(line["text"], run, edge)
         formula = step_matrix_rate(edge["lr"], beta if name == "momentum" else 0.0, moving)
         assert abs(formula - float(line["formula"])) <= 5.1e-7 + 1e-6 * formula  # a double root: half the digits
-        assert line["final"] == f"{run.norm(dim=1)[-1]:.3g}" and int(line["steps"]) == len(run) - 1
+        assert line["final"] == f"{exact_distances(run)[-1]:.3g}" and int(line["steps"]) == len(run) - 1
         if measured is None:
             assert line["verdict"] is None and edge["verdict"] == "no rate"
         elif abs(measured - 1) > 1e-9 and abs(formula - 1) > 1e-6:  # clear of the fence: the verdict is decided
@@ -862,7 +869,7 @@ def check_edges(out, report, steps, curvatures, start):
 def check_part_4(out, report, steps, runs, curvatures, start):
     valley = report["valley"]
     adam_lr = valley["runs"][2]["lr"]
-    grid = {lr: adam_in_the_valley(curvatures, start, lr, steps).norm(dim=1)[-1].item()
+    grid = {lr: exact_distances(adam_in_the_valley(curvatures, start, lr, steps))[-1].item()
             for lr in (0.001, 0.01, 0.1, 1.0)}
     best = min(grid, key=grid.get)
     assert valley["adam_best_lr"] == best
@@ -871,8 +878,9 @@ def check_part_4(out, report, steps, runs, curvatures, start):
     assert f"  SimpleAdam by trial, {steps} steps each: {tried}; the best: lr {best:g}\n" in out
     labels = {name: name if len(run) == steps + 1 else f"{name} (stopped at step {len(run) - 1})"
               for name, run in runs.items()}
-    finals = {labels[name]: run.norm(dim=1)[-1].item() for name, run in runs.items()}
-    finals[f"SimpleAdam, lr {adam_lr:g}"] = adam_in_the_valley(curvatures, start, adam_lr, steps).norm(dim=1)[-1].item()
+    finals = {labels[name]: exact_distances(run)[-1].item() for name, run in runs.items()}
+    adam_run = adam_in_the_valley(curvatures, start, adam_lr, steps)
+    finals[f"SimpleAdam, lr {adam_lr:g}"] = exact_distances(adam_run)[-1].item()
     if best != adam_lr:
         finals[f"SimpleAdam, lr {best:g} (the grid's best)"] = grid[best]
     printed = re.search(r"\n  final distances, nearest first: (.*)\n", out)[1].split("; ")
@@ -884,6 +892,7 @@ def check_part_4(out, report, steps, runs, curvatures, start):
 
 @given(VALLEY_SETTINGS)
 @example(["--start=1e-160,0.0", "--epochs=1", "--steps=5"])  # a start below float64's floor: no rate at all
+@example(["--curvatures=1,1.01", "--epochs=1", "--steps=100"])  # x^2 + y^2 underflows: hypot's distances do not
 def test_settings_space_valley_verdicts_agree_with_the_runs(argv):
     status, out, err, report = run_quickly(LESSON, argv)
     check_generic(LESSON, status, out, err, report)
@@ -900,11 +909,11 @@ def scale_line(name, make_optimizer, start, curvatures, steps):
     plain, scaled = (valley_path(make_optimizer, start, curvatures, scale, steps) for scale in (1, 1000))
 
     def ending(run):
-        final = run[-1].norm()
+        final = exact_distances(run)[-1]
         return f"ends {final:.3g} away" if final < 1e6 else f"flies off, past 1e+06 at step {len(run) - 1}"
 
     line = f"  {name}: {ending(plain)}; on 1000 x the loss it {ending(scaled)}"
-    if len(plain) == len(scaled) and plain[-1].norm() < 1e6 and scaled[-1].norm() < 1e6:
+    if len(plain) == len(scaled) and exact_distances(plain)[-1] < 1e6 and exact_distances(scaled)[-1] < 1e6:
         line += f"; the two paths differ by at most {(plain - scaled).abs().max():.3g}"
     return line + "\n"
 
@@ -1009,3 +1018,136 @@ def test_part_2_prints_adams_step_bound_as_torch_adam_meets_it():
            "to rounding: yes\n" in printed
     limit = 0.1 / math.sqrt(0.001 * (1 - 0.81 / 0.999))
     assert f"and B(t) stays below {limit:.6g} for every t\n" in printed and f"{limit:.3g}" == "7.27"
+
+
+# === The learner review's items for 04 ================================================================
+
+# One quick run for the printed words: gradient descent's distance falls below 1e-154 (x^2 + y^2 would read 0),
+# Adam reaches x = 0 in one step by the rule of thumb, and the momentum is not the best pair's.
+REVIEWED = ("--curvatures", "1,1.01", "--steps", "100", "--start=10,-10", "--adam-lr", "10", "--momentum", "0.5",
+            "--epochs", "1", "--no-plots", "--json")
+
+
+def test_a_distance_is_computed_without_underflow(adam_lesson):
+    """-4.5e-195 and 4.5e-195 square to 0 in float64; their distance is 6.36e-195, as hypot says."""
+    point = torch.tensor([[-4.5e-195, 4.5e-195]], dtype=torch.float64)
+    assert point.norm(dim=1).item() == 0  # the pitfall itself
+    assert adam_lesson.distances(point).item() == pytest.approx(4.5e-195 * math.sqrt(2), rel=1e-15, abs=0)
+
+
+def test_printed_and_ranked_distances_do_not_underflow():
+    _, printed = lesson(*REVIEWED)
+    report = last_json_line(printed)["valley"]
+    gd = sgd_path(2 / 2.01, 0.0, 100, (1.0, 1.01), (10.0, -10.0))
+    final = exact_distances(gd)[-1].item()
+    assert gd.norm(dim=1)[-1] == 0 < 1e-240 < final < 1e-200  # x^2 + y^2 reads 0; the point is not there
+    assert report["runs"][0]["distance_final"] == final
+    assert f"gradient descent {final:.3g}" in re.search(r"final distances, nearest first: (.*)\n", printed)[1]
+    assert final in [row["distance_final"] for row in report["ranking"]]
+    assert f"gradient descent, lr {2 / 2.01:.6g}: ends {final:.3g} away;" in printed
+    assert " 0;" not in printed and " 0 away" not in printed
+
+
+def test_the_distance_plot_draws_a_distance_below_1e_154(monkeypatch, tmp_path):
+    import _cli
+
+    figures = []
+    monkeypatch.setattr(_cli, "save_figure", lambda figure, path: figures.append(figure) or path)
+    run = torch.tensor([[-4.5, 1.0], [-4.5e-100, 1e-100], [-4.5e-195, 4.5e-195]], dtype=torch.float64)
+    _figures.valley_distances({"a run": run}, {}, tmp_path / "distances.png")
+    drawn = figures[0].axes[0].lines[0].get_ydata()
+    assert drawn.tolist() == torch.hypot(run[:, 0], run[:, 1]).tolist()
+
+
+def test_the_rate_stops_where_the_distance_leaves_float64s_normal_numbers(adam_lesson):
+    """hypot keeps every digit down to float64's smallest normal number, 2.2e-308: the rate is measured to there."""
+    run = sgd_path(2 / 2.01, 0.0, 150, (1.0, 1.01), (10.0, -10.0))
+    below = (exact_distances(run) < torch.finfo(torch.float64).tiny).nonzero()[0].item()
+    assert below < 150 and exact_distances(run)[below - 1] > 1e-308
+    assert adam_lesson.rate_window(run) == ((below - 1) // 3, below - 1)
+
+
+def test_the_rule_of_thumb_counts_one_step_in_the_singular():
+    _, printed = lesson(*REVIEWED)
+    assert "(the rule of thumb: |x|/lr = 1 step)\n" in printed
+
+
+def test_the_best_pairs_rate_is_printed_as_a_comparison_where_another_pair_runs():
+    _, printed = lesson(*REVIEWED)
+    line = printed.splitlines()[2]
+    best = (math.sqrt(1.01) - 1) / (math.sqrt(1.01) + 1)
+    assert line.startswith("  momentum: lr ") and "at the best pair" not in line
+    assert line.endswith(f"; for comparison, the best pair's rate (sqrt(kappa)-1)/(sqrt(kappa)+1) = {best:.6f}")
+    assert printed.splitlines()[1].endswith(f"at the best lr, (kappa-1)/(kappa+1) = {(1.01 - 1) / 2.01:.6f}")
+
+
+@pytest.mark.parametrize("curvatures, shape", [
+    ((0.2, 4.0), "ellipses 4.47 times as long along x as along y"),
+    ((100.0, 0.01), "ellipses 100 times as long along y as along x"), ((2.0, 2.0), "circles")])
+def test_the_legend_says_which_way_the_ellipses_are_long(curvatures, shape):
+    run = torch.tensor([[-4.5, 1.0], [-1.0, 0.2]], dtype=torch.float64)
+    _, axes = _figures.valley_frame(curvatures, {"a run": run})
+    assert f"contour lines: {shape}" in axes.get_legend_handles_labels()[1]
+    if curvatures == (0.2, 4.0):  # the smallest contour is whole in this frame: measure it
+        width, height = np.ptp(axes.collections[0].get_paths()[0].vertices, axis=0)
+        assert width / height == pytest.approx(math.sqrt(20), rel=0.02)
+
+
+def widest_blank_bands(frame):
+    """The widest band of blank (white) columns, above the legend (in the top 3/4), and of blank rows in a frame,
+    as fractions of its width and height."""
+    blank = (frame >= 250).all(axis=2)
+    widest = []
+    for lines in (blank[: 3 * len(blank) // 4].all(axis=0), blank.all(axis=1)):
+        run = best = 0
+        for is_blank in lines:
+            run = run + 1 if is_blank else 0
+            best = max(best, run)
+        widest.append(best / len(lines))
+    return widest
+
+
+def test_the_gif_has_no_wide_blank_band_at_the_defaults(end_to_end):
+    """The axes keep x and y at one scale: the picture is as wide and tall as they need, no more."""
+    frames = frames_of(end_to_end["stage4"].result() and end_to_end["stage4"].out_dir / "04_valley.gif")
+    columns, rows = widest_blank_bands(frames[-1])
+    assert columns < 0.06 and rows < 0.06, (columns, rows)
+
+
+def test_the_gif_has_no_wide_blank_band_in_a_valley_steep_along_x(tmp_path):
+    runs = {"gradient descent": sgd_path(2 / 100.01, 0.0, 150, (100.0, 0.01)),
+            "momentum": sgd_path(0.0392, 0.961, 150, (100.0, 0.01))}
+    path = _figures.valley_animation(runs, (100.0, 0.01), 150, 2, 15, tmp_path / "valley.gif")
+    columns, rows = widest_blank_bands(frames_of(path)[-1])
+    assert columns < 0.06 and rows < 0.06, (columns, rows)
+
+
+def test_the_lessons_code_cells_stay_under_25_lines():
+    import jupytext
+
+    for cell in jupytext.read(REPO_DIR / LESSON).cells:
+        if cell.cell_type == "code":
+            assert len(cell.source.splitlines()) <= 25, cell.source[:60]
+
+
+def test_momentum_at_its_edge_flips_and_keeps_its_size_as_the_lesson_explains():
+    """The lesson's reasoning, step by step: y flips, so the velocity settles at gradient/(1 + momentum); a step
+    lr*velocity = 2y flips y exactly when lr*lambda = 2 + 2*momentum."""
+    for momentum, lam in ((0.4, 4.0), (0.9, 0.5)):
+        lr, y = (2 + 2 * momentum) / lam, 1.0
+        velocity = -lam * y / (1 + momentum)  # the settled velocity, from the step before (where y was -1)
+        for _ in range(20):
+            velocity = momentum * velocity + lam * y
+            assert velocity == pytest.approx(lam * y / (1 + momentum), rel=1e-12)
+            y, before = y - lr * velocity, y
+            assert y == pytest.approx(-before, rel=1e-12)
+
+
+@pytest.mark.parametrize("word, definition", [("eigenvalue", "stretches"), ("Hessian", "second derivatives"),
+                                              ("Cauchy–Schwarz", "≤")])
+def test_each_new_word_is_defined_where_it_first_appears(word, definition):
+    """The lesson's first use of the word is in italics, the mark of a definition, and the definition follows."""
+    source = re.sub(r"\n# ?", " ", (REPO_DIR / LESSON).read_text())  # the prose, its lines joined
+    first = source.index(word)
+    assert source[first - 1] == "*", source[first - 40 : first + 40]
+    assert definition in source[first : first + 300], source[first : first + 300]

@@ -1,6 +1,7 @@
 """02_gd_parabola_anim.py against the closed form x_n = x0 * (1 - 2*lr)^n, against numpy's own float32
 arithmetic where float32 reaches its floor, and its settings, flags, printout, --json and GIFs."""
 
+import functools
 import io
 import math
 import re
@@ -20,6 +21,7 @@ from PIL import Image
 import _cli
 import _figures
 import _flags
+import _gif
 import common
 from conftest import (
     REPO_DIR,
@@ -175,7 +177,7 @@ def test_behaviour_reads_any_trajectory(parabola, xs, steps, expected):
 def test_the_table_shows_x_f_and_the_slope_at_nine_steps_of_a_long_run(parabola, capsys):
     parabola.show_descent(parabola.descend(1.0, 0.25, 40), 0.25)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "Gradient descent on f(x) = x^2 from x0 = 1, lr = 0.25"
+    assert lines[0] == "Gradient descent on f(x) = x^2 from x0 = 1, lr = 0.25; each step multiplies x by 1 - 2*lr = 0.5"
     rows = [line.split() for line in lines[2:]]
     assert [int(row[0]) for row in rows] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
     for step, x, f, slope in rows:
@@ -382,18 +384,32 @@ def test_a_caption_says_why_f_is_0_where_x_is_not(parabola, single):
     assert "rounds to 0" not in parabola.caption(zero, 800)  # x is 0 there: so is f(x), with nothing rounded
 
 
-def test_the_inset_draws_every_x_but_0_where_it_is(parabola):
-    """With lr 0.6, x passes through float32's subnormal numbers and reaches exactly 0 at step 65: the log plot
-    of |x| shows each |x| as it is, and 0, which a log scale cannot show, below float32's smallest number."""
+def test_the_inset_draws_every_x_but_0_on_its_line_and_0_on_its_bottom_edge(parabola):
+    """With lr 0.6, x passes through float32's subnormal numbers and reaches exactly 0 at step 65. A log scale has
+    no place for 0: the line of |x| stops there, and from there a stretch on the inset's bottom edge, in the
+    minimum's colour and labelled "x = 0", carries on, where the marker of the current step then sits."""
     history = parabola.descend(1.0, 0.6, 100)
     figure, [axes] = _figures.descent_figure(1)
-    parabola.draw_panel(axes, parabola.panel("lr = 0.6", history, 100, single=True))
+    run = parabola.panel("lr = 0.6", history, 100, single=True)
+    parts = parabola.draw_panel(axes, run)
     [inset] = axes.child_axes
-    drawn = list(inset.get_lines()[0].get_ydata())
     xs = history["x"]
-    assert [y for y, x in zip(drawn, xs) if x != 0] == [abs(x) for x in xs if x != 0]
-    assert 0 < min(xs[1:65], key=abs) < parabola.FLOAT32_TINY and xs[65:] == [0.0] * 36
-    assert all(0 < y < SMALLEST for y in drawn[65:])
+    assert 0 < min(xs[1:65], key=abs) < parabola.FLOAT32_TINY and xs[65:] == [0.0] * 36 and xs[64] != 0
+    line = inset.get_lines()[0]
+    assert list(line.get_ydata()[:65]) == [abs(x) for x in xs[:65]] and np.isnan(line.get_ydata()[65:]).all()
+    [zero] = [line for line in inset.get_lines() if line.get_gid() == "x = 0"]
+    assert list(zero.get_xdata()) == list(range(65, 101)) and set(zero.get_ydata()) == {0}
+    bottom_edge = inset.transAxes.transform((0, 0))[1]
+    assert zero.get_transform().transform((80, 0))[1] == bottom_edge and zero.get_color() == _figures.MINIMUM_COLOUR
+    assert [text.get_text() for text in inset.texts] == ["x = 0"]
+    for step, on_the_line in ((64, True), (65, False), (100, False)):
+        parabola.move_to_step(parts, run, [step])
+        assert parts["distance"].get_visible() == on_the_line and parts["at_zero"].get_visible() != on_the_line
+        shown = parts["distance"] if on_the_line else parts["at_zero"]
+        assert list(shown.get_xdata()) == [step] and list(shown.get_ydata()) == [abs(xs[step])]
+    calm = parabola.draw_panel(_figures.descent_figure(1)[1][0], parabola.panel("t", parabola.descend(1.0, 0.1, 30),
+                                                                                30, single=True))
+    assert not calm["at_zero"].get_visible() and not calm["distance"].axes.texts  # no 0, no word of it
 
 
 # --- the comparison ---------------------------------------------------------------------------
@@ -565,7 +581,8 @@ def test_the_json_object_holds_the_run_and_the_comparison(small_run, parabola):
 def test_the_printout_of_a_short_run(small_run):
     _, printed, out_dir = small_run
     lines = printed.splitlines()
-    assert lines[0] == "Gradient descent on f(x) = x^2 from x0 = -2, lr = 0.25"
+    assert lines[0] == ("Gradient descent on f(x) = x^2 from x0 = -2, lr = 0.25; "
+                        "each step multiplies x by 1 - 2*lr = 0.5")
     assert len(lines) == 2 + 21 + 3 + 1 + 3 + 1 + 1  # table, behaviour and check, GIF, comparison, GIF, --json
     assert lines[23:27] == ["Behaviour: converges",
                             f"Closed form after 20 steps: x0 * (1 - 2*lr)^n = {-2 * 0.5**20:.9g}; "
@@ -738,7 +755,8 @@ SPACE = {"STEPS": (1, 300), "FRAMES": None, "FPS": None, "LR": LR_TEXT, "X0": X0
 
 def reference_run(x0, lr, steps):
     """The lesson's run written again in numpy's float32, stopped where |x| would pass 1000 * max(1, |x0|)."""
-    bound, x, rate, two = 1000 * max(1.0, abs(x0)), np.float32(x0), np.float32(lr), np.float32(2)
+    x, rate, two = np.float32(x0), np.float32(lr), np.float32(2)
+    bound = 1000 * max(1.0, abs(float(x)))  # from the start as float32 holds it
     xs = [float(x)]
     with np.errstate(over="ignore", invalid="ignore"):  # a huge lr overflows: the run stops there
         for _ in range(steps):
@@ -789,6 +807,9 @@ def float32_event(xs, lr):
 def check_float32_note(note, xs, lr):
     """The note says what float32 did, as numpy's float32 did it; none where float32 did nothing of the kind."""
     event, lr32 = float32_event(xs, lr), float(np.float32(lr))
+    step = re.search(r"the step lr\*2x = (\S+) x 1\.4e-45 rounds(, a tie)?", note)
+    if step:  # a step shown as k + 0.5 is a tie, and named so; one that is not a tie is not shown as one
+        assert (float(step[1]) % 1 == 0.5) == bool(step[2]), note
     if event is None:
         assert note == "", (note, xs[-3:])
     elif event == "reached 0":
@@ -826,13 +847,21 @@ def check_run(x0, lr, steps, verdict, x_final, steps_done, stop, float32):
     xs = reference_run(x0, lr, steps)
     assert (x_final, steps_done) == (xs[-1], len(xs) - 1) and steps_done <= steps
     assert verdict == trajectory_verdict(xs, steps)
-    bound = 1000 * max(1.0, abs(x0))
+    bound = 1000 * max(1.0, abs(xs[0]))
     assert stop == (f"stopped: step {len(xs)} would take |x| past {bound:g}" if len(xs) <= steps else "")
     check_float32_note(float32, xs, lr)
     closed_forms = {factor_verdict(xs[0], 1 - 2 * lr), factor_verdict(xs[0], 1 - 2 * float(np.float32(lr)))}
     if closed_forms != {verdict}:  # where the run and the closed form part, the line says why
         assert stop or float32, (verdict, closed_forms, xs[-3:])
     return xs
+
+
+def check_x_text(text, x, x0_text, x0):
+    """A printed x: 6 significant digits, or 9, which float32 reads back as x; and where |x| is not |x0|, a number
+    that is not |x0| as printed either (the review: "converges ... x after 3 steps = 1", from x0 = 1)."""
+    assert text in (f"{x:.6g}", f"{x:.9g}"), (text, x)
+    if abs(x) != abs(x0):
+        assert abs(float(text)) != abs(float(x0_text)), (text, x0_text)
 
 
 def check_the_closed_form_lines(lines, xs, lr):
@@ -877,6 +906,9 @@ def check_the_closed_form_lines(lines, xs, lr):
 @example(["--lr=1.0", "--x0=3e-39", "--steps=20", "--compare=1.0,0.0"])  # x to -x, and x put: as the closed form
 @example(["--lr=2.0", "--x0=0.0", "--steps=700", "--compare=none"])
 @example(["--steps=160", "--compare=0.25"])
+@example(["--lr=1e-08", "--steps=3", "--compare=1.4e-8,1.6e-8"])  # the review's: "converges ... = 1", from 1
+@example(["--x0=3.5e-44", "--lr=0.01", "--steps=3", "--compare=none"])  # a step of 0.49999999 read as a tie, 0.5
+@example(["--lr=2.0", "--steps=7", "--x0=524288.53125", "--compare=none"])  # the bound from x0 as typed, not as run
 def test_settings_space_every_verdict_agrees_with_float32_and_the_closed_form(argv):
     status, out, err, report = run_quickly(LESSON, argv)
     check_generic(LESSON, status, out, err, report)
@@ -901,13 +933,16 @@ def test_settings_space_every_verdict_agrees_with_float32_and_the_closed_form(ar
     if not compare:
         assert report["compare"] is None and "Learning rates compared" not in out
         return
-    start = lines.index(f"Learning rates compared on f(x) = x^2 from x0 = {xs[0]:g}, {steps} steps:")
+    start = next(i for i, line in enumerate(lines) if line.startswith("Learning rates compared on "))
+    x0_text = re.fullmatch(rf"Learning rates compared on f\(x\) = x\^2 from x0 = (\S+), {steps} steps:",
+                           lines[start]).group(1)
+    check_x_text(x0_text, xs[0], x0_text, xs[0])
     assert len(report["compare"]["runs"]) == len(compare) and len(lines) >= start + 1 + len(compare)
     for rate, run, line in zip(compare, report["compare"]["runs"], lines[start + 1:]):
         shown, verdict, done, x_final, note = re.fullmatch(
             r"  lr = (\S+)\s+(.+?)\s+x after (\d+) steps = (\S+)(?: \((.*)\))?", line).groups()
-        assert (shown, verdict, int(done), x_final) == (f"{rate:g}", run["behaviour"], run["steps_done"],
-                                                         f"{run['x_final']:.6g}") and run["lr"] == rate
+        assert (shown, verdict, int(done)) == (f"{rate:g}", run["behaviour"], run["steps_done"]) and run["lr"] == rate
+        check_x_text(x_final, run["x_final"], x0_text, xs[0])
         stop = note if note and note.startswith("stopped:") else ""
         check_run(x0, rate, steps, verdict, run["x_final"], run["steps_done"], stop, "" if stop else note or "")
 
@@ -941,3 +976,128 @@ def test_default_gifs_stay_small(end_to_end):
     report = last_json_line(end_to_end["stage2"].result().stdout)
     assert Path(report["gif"]).stat().st_size <= 200_000
     assert Path(report["compare"]["gif"]).stat().st_size <= 400_000
+
+
+# --- what the lesson's paragraphs say, against what the code does ---------------------------------
+
+@functools.cache
+def lesson_cells():
+    import jupytext
+
+    return jupytext.read(REPO_DIR / LESSON).cells
+
+
+def paragraph_next_to(code, offset):
+    """The markdown cell just before (offset -1) or after (+1) the code cell that holds `code`, on one line."""
+    cells = lesson_cells()
+    index = next(i for i, cell in enumerate(cells) if cell.cell_type == "code" and code in cell.source)
+    assert cells[index + offset].cell_type == "markdown"
+    return " ".join(cells[index + offset].source.split())
+
+
+@pytest.mark.notebook
+def test_every_code_cell_fits_in_30_lines_blank_ones_included():
+    long = [len(cell.source.rstrip().splitlines()) for cell in lesson_cells() if cell.cell_type == "code"]
+    assert max(long) <= 30, long
+
+
+@pytest.mark.notebook
+def test_autograd_is_said_in_plain_words_where_the_lesson_first_names_it():
+    first = " ".join(lesson_cells()[0].source.split())
+    assert "autograd (PyTorch's automatic differentiation: " in first
+    assert first.index("autograd") == first.index("autograd (PyTorch's automatic differentiation: ")
+
+
+@pytest.mark.notebook
+def test_the_verdicts_paragraph_names_every_verdict_the_code_can_print(parabola):
+    import inspect
+
+    verdicts = set(re.findall(r'"([a-z ]+)"', inspect.getsource(parabola.behaviour)))
+    assert verdicts == {"diverges", "stays put", "oscillates and converges", "converges", "oscillates forever"}
+    paragraph = paragraph_next_to("def behaviour(", -1)
+    for verdict in verdicts:
+        assert f"*{verdict}*" in paragraph, verdict
+
+
+@pytest.mark.notebook
+def test_the_caption_paragraph_says_which_captions_give_the_slope(parabola):
+    history = parabola.descend(1.0, 0.3, 5)
+    single, narrow = (parabola.caption(parabola.panel("t", history, 5, single), 5) for single in (True, False))
+    assert "slope" in single and "slope" not in narrow
+    assert "the step, x and f(x), and under a panel alone the slope too" in paragraph_next_to("def caption(", -1)
+
+
+@pytest.mark.notebook
+def test_the_readings_of_the_default_gifs_name_the_run_they_describe_and_hold_there(parabola):
+    """The claims depend on x0, the steps, the frames and the rates: with --steps 60, the run at 1.05 never stops."""
+    assert lesson_settings()["FRAMES"] == 120 and lesson_settings()["STEPS"] == 800
+    frames = _gif.pick_frames(800, 120)
+    single = paragraph_next_to('"02_gd_parabola.gif"', +1)
+    assert "In the default run (lr 0.01, 800 steps, at most 120 frames), the factor is 0.98, and the GIF shows " \
+           "120 of the 801 positions: one frame per step up to step 77" in single
+    assert frames[:78] == list(range(78)) and frames[78] == 80 and len(frames) == 120
+    reading = paragraph_next_to('"02_learning_rates.gif"', +1)
+    assert "In the default run (x0 = 1, 800 steps, at most 120 frames, rates 0.01, 0.1, 0.9 and 1.05):" in reading
+    runs = {lr: xs_of(parabola, 1.0, lr, 800) for lr in (0.1, 0.9, 1.05)}
+    shown = [runs[0.9][step] for step in frames]
+    assert all(a * b < 0 for a, b in zip(shown[:-2], shown[1:-1])) and shown[-2] * shown[-1] > 0
+    assert "the caption's x changes sign at every frame but the last" in reading
+    assert len(runs[1.05]) - 1 == 72 and "until the run stops at step 72" in reading
+    assert next(n for n, x in enumerate(runs[1.05]) if abs(x) > 1.05 * 3) == 13
+    assert "from step 13 the point is off the panel" in reading
+    assert all(abs(runs[lr][step]) == 2 * SMALLEST for lr in (0.1, 0.9) for step in frames[-3:])
+    assert "In the last frames, at 0.1 and 0.9, x is 2.8e-45" in reading
+
+
+@pytest.mark.notebook
+def test_the_paragraph_on_lr_in_float32_says_what_it_claims_and_the_claims_hold(parabola):
+    paragraph = paragraph_next_to("FLOAT32_TINY = ", -1)
+    assert "An lr within about 1.5e-8 of 0.5 is held as exactly 0.5, and one within about 3e-8 of 1 as exactly 1: " \
+           "x then lands on 0 at the first step, or flips to exactly -x at every step" in paragraph
+    for lr, held in ((0.5 - 1.49e-8, 0.5), (0.5 + 1.49e-8, 0.5), (1 - 2.98e-8, 1.0), (1 + 2.98e-8, 1.0)):
+        assert float(np.float32(lr)) == held, lr
+    assert float(np.float32(0.5 - 1.5e-8)) != 0.5 and float(np.float32(1 - 3e-8)) != 1  # "about": no further
+    assert xs_of(parabola, 1.0, 0.5 + 1.4e-8, 3) == [1.0, 0.0, 0.0, 0.0]
+    assert xs_of(parabola, 1.0, 1 - 2.9e-8, 3) == [1.0, -1.0, 1.0, -1.0]
+    assert "x/10⁷ apart" in paragraph
+    assert "With an lr below about 1.5e-8, that happens at every x down to 1.2e-38" in paragraph
+    for x0 in (1.0, 1.9999999, 3e-30, 2.0**-126):  # from a power of 2 up to just below the next one
+        assert xs_of(parabola, x0, 1.49e-8, 2) == [float(np.float32(x0))] * 3, x0
+    assert xs_of(parabola, 1.0, 1.6e-8, 1)[-1] < 1.0  # just above, x at 1 moves
+
+
+def test_the_table_prints_the_factor_each_step_multiplies_x_by(parabola, capsys):
+    for lr, factor in ((0.01, "0.98"), (0.1, "0.8"), (1.05, "-1.1"), (1.6e-8, "0.999999968")):
+        parabola.show_descent(parabola.descend(1.0, lr, 2), lr)
+        header = capsys.readouterr().out.splitlines()[0]
+        assert header == f"Gradient descent on f(x) = x^2 from x0 = 1, lr = {lr:g}; each step multiplies x by " \
+                         f"1 - 2*lr = {factor}"
+        assert float(factor) == pytest.approx(1 - 2 * lr, rel=1e-9)
+
+
+def test_a_verdict_never_stands_beside_an_x_that_reads_as_x0():
+    """The review: lr 1.6e-8 moved x from 1 to 0.99999994 in float32, shown as 'converges ... = 1'."""
+    status, out, err = run_in_terminal(LESSON, ["--lr", "1e-8", "--steps", "3", "--compare", "1.4e-8,1.6e-8",
+                                                "--no-plots"])
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[-2] == "  lr = 1.4e-08  stays put                  x after 3 steps = 1 (x stalled at 1 from step 0: " \
+                        "the step lr*2x = 2.8e-08 is at most half the gap between x and the next float32 number " \
+                        "toward 0, 5.96e-08, so x - lr*2x rounds back to x)"
+    assert lines[-1] == "  lr = 1.6e-08  converges                  x after 3 steps = 0.999999821"
+    assert numpy_descent(1.0, 1.6e-8, 3)[-1] == 1 - 3 * 2.0**-24  # one float32 step toward 0 at each step
+    _, out, _ = run_in_terminal(LESSON, ["--lr", "1.6e-8", "--steps", "3", "--compare", "none", "--no-plots"])
+    rows = [line.split() for line in out.splitlines()[2:6]]
+    assert [row[1] for row in rows] == ["1", "0.99999994", "0.999999881", "0.999999821"]  # the table too
+
+
+@pytest.mark.parametrize("x, lr, shown", [
+    (25 * SMALLEST, 0.01, "the step lr*2x = 0.499999989 x 1.4e-45 rounds to 0, so x stays"),  # the review's: no tie
+    (SMALLEST, 0.25, "the step lr*2x = 0.5 x 1.4e-45 rounds, a tie, which goes to the even neighbour, to 0"),
+    (2 * SMALLEST, 0.1, "the step lr*2x = 0.4 x 1.4e-45 rounds to 0"),
+])
+def test_a_step_that_is_not_a_tie_never_reads_as_one(parabola, x, lr, shown):
+    text = parabola.step_rounding(x, parabola.as_float32(lr))
+    assert text.startswith(shown)
+    exact = 2 * float(np.float32(lr)) * x / SMALLEST
+    assert (exact % 1 == 0.5) == (float(re.search(r"= (\S+) x 1.4e-45", text).group(1)) % 1 == 0.5)

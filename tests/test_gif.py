@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import _cli
 import _figures
@@ -212,6 +212,77 @@ def test_a_gif_holds_at_most_its_frames_and_every_position_of_a_shorter_run(para
     assert parabola.animate([parabola.panel("t", history, 7, single=True)], 7, 4, 20, tmp_path / "b.gif") == 4
     assert [int(re.match(r"step (\d+):", texts[0]).group(1)) for texts in captions] == _gif.pick_frames(7, 4)
 
+
+
+def caption_grounds(monkeypatch):
+    """For each caption a frame gets: (its text, the frame's pixels under its box just before it is written)."""
+    found, frames = [], []
+    draw, write = ImageDraw.Draw, ImageDraw.ImageDraw.multiline_text
+    monkeypatch.setattr(ImageDraw, "Draw", lambda image, *args: frames.append(image) or draw(image, *args))
+
+    def checked(pen, xy, text, *args, **kwargs):
+        box = pen.multiline_textbbox(xy, text, font=kwargs["font"], anchor=kwargs["anchor"], align=kwargs["align"])
+        found.append((text, np.asarray(frames[-1].crop(box))))
+        return write(pen, xy, text, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "multiline_text", checked)
+    return found
+
+
+@pytest.mark.parametrize("rates, single", [((1.2,), True), ((0.25, 1.2), False)])
+def test_nothing_moving_runs_through_a_caption(parabola, tmp_path, monkeypatch, rates, single):
+    """The review: at lr 1.2, the trail ran off the panel's top and through the caption (from step 4, where x
+    leaves the panel). A caption's box holds nothing but white until the caption is written, on every frame,
+    the taller captions of a run that stopped too."""
+    found = caption_grounds(monkeypatch)
+    panels = [parabola.panel("t", parabola.descend(1.0, lr, 30), 30, single) for lr in rates]
+    parabola.animate(panels, 30, 12, 20, tmp_path / "captions.gif")
+    assert len(found) == 12 * len(rates) and any(text.startswith("step 4") for text, _ in found)
+    crossed = [text for text, ground in found if (ground != 255).any()]
+    assert not crossed, crossed
+    assert any("stopped" in text for text, _ in found)
+
+
+def test_far_panels_label_their_ticks_without_an_offset_and_keep_their_titles_in_line(parabola):
+    """The review: from x0 = -1e6, each panel's "1e12" above its axis crowded the titles, and matplotlib lifted
+    the long title "lr = 0.9: oscillates and converges" above it, out of line with the others."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rates = (0.1, 0.9, 1.05)
+    runs = [parabola.descend(-1e6, lr, 100) for lr in rates]
+    figure, all_axes = _figures.descent_figure(len(rates))
+    for axes, lr, run in zip(all_axes, rates, runs):
+        parabola.draw_panel(axes, parabola.panel(f"lr = {lr:g}: {parabola.behaviour(run['x'], 100)}", run, 100, False))
+    FigureCanvasAgg(figure).draw()
+    for axes in all_axes:
+        assert axes.xaxis.get_offset_text().get_text() == axes.yaxis.get_offset_text().get_text() == ""
+        for ticks, labels in ((axes.get_xticks(), axes.get_xticklabels()), (axes.get_yticks(), axes.get_yticklabels())):
+            shown = [(tick, label.get_text()) for tick, label in zip(ticks, labels) if label.get_text()]
+            assert shown and all(float(text.replace("−", "-")) == pytest.approx(tick, rel=1e-9, abs=1e-300)
+                                 for tick, text in shown), shown
+    assert len({round(axes.title.get_window_extent().y0, 3) for axes in all_axes}) == 1
+
+
+def test_stage3s_log_panel_draws_an_x_of_0_on_its_bottom_edge_and_says_so(tmp_path, monkeypatch):
+    """The review: 03 --lr 0.6 reaches x = 0, yet its log panel drew |x| flat at 1e-45, like float32's floor."""
+    figures = []
+    monkeypatch.setattr(_cli, "save_figure", lambda figure, path: figures.append(figure) or path)
+    xs = [1.0, -0.2, 0.04, 2 * 2.0**-149, 2.0**-149, 0.0, 0.0]
+    _figures.stage3_parabola(xs, 0.6, tmp_path / "parabola.png")
+    distance = figures[0].axes[1]
+    assert distance.get_title() == "Each step multiplies x by 1 − 2·lr = -0.2"
+    [dots] = [line for line in distance.get_lines() if line.get_label() == "SimpleGD (float32)"]
+    assert list(dots.get_xdata()) == [0, 1, 2, 3, 4] and list(dots.get_ydata()) == [abs(x) for x in xs[:5]]
+    [zero] = [line for line in distance.get_lines() if line.get_gid() == "x = 0"]
+    assert list(zero.get_xdata()) == [5, 6] and list(zero.get_ydata()) == [0, 0]
+    bottom_edge = distance.transAxes.transform((0, 0))[1]
+    assert [zero.get_transform().transform((step, 0))[1] for step in (5, 6)] == [bottom_edge] * 2
+    legend = [text.get_text() for text in distance.get_legend().get_texts()]
+    assert legend[-1] == "x = 0 exactly: on the bottom edge"
+    figures.clear()
+    _figures.stage3_parabola(xs[:5], 0.6, tmp_path / "parabola.png")  # no 0: nothing said of it
+    assert not [line for line in figures[0].axes[1].get_lines() if line.get_gid() == "x = 0"]
+    assert len(figures[0].axes[1].get_legend().get_texts()) == 2
 
 # --- stage 3: the markers are where the runs were -------------------------------------------
 

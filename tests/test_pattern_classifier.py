@@ -10,6 +10,7 @@ import statistics
 from pathlib import Path
 
 import jupytext
+import numpy
 import pytest
 import torch
 from hypothesis import example, given
@@ -249,14 +250,17 @@ def test_distances_and_classes_before_and_after_training(default_run):
         assert report[f"mse_same_pattern{when}"] == pytest.approx(same, rel=1e-5)
         assert report[f"mse_different_patterns{when}"] == pytest.approx(different, rel=1e-5)
         assert report[f"mse_same_pattern{when}"] > report[f"mse_different_patterns{when}"]  # trained or not
+        assert report[f"mse_a_from_zero{when}"] == pytest.approx(same / 81, rel=1e-5)
     assert report["predicted_before"] == outputs_by_hand(start)[2] == [1, 1, 1]
     assert report["predicted_after"] == outputs_by_hand(trained)[2] == [0, 0, 1]
     lines = default_run[0].stdout.splitlines()
     for which, when, classes in (("untrained", "", "A 1, 10*A 1, B 1"), ("trained", "_after", "A 0, 10*A 0, B 1")):
         start = lines.index(f"The {which} network's four outputs for A, 10*A and B:")
-        assert lines[start + 1 : start + 5] == [
+        assert lines[start + 1 : start + 6] == [
+            f"  distance between the outputs for A and all zeros:              "
+            f"{report['mse_a_from_zero' + when]:.4g} (mean squared error)",
             f"  distance between the outputs for A and 10*A, the same pattern: "
-            f"{report['mse_same_pattern' + when]:.4g} (mean squared error)",
+            f"{report['mse_same_pattern' + when]:.4g}, 81 times the line above",
             f"  distance between the outputs for A and B, different patterns:  "
             f"{report['mse_different_patterns' + when]:.4g}",
             "  -> the same pattern lies farther apart than two different ones: a distance is no verdict",
@@ -376,7 +380,7 @@ def test_the_highest_loss_names_its_step_and_sample(classifier, capsys, order, s
 
 def test_default_output_fits_on_two_screens_and_shows_the_patterns(default_run):
     lines = default_run[0].stdout.splitlines()[:-1]  # the last line is --json's
-    assert len(lines) <= 65
+    assert len(lines) <= 67  # 65, and the distance of A's outputs from all zeros, before and after training
     assert lines[2:6] == ["  0 1 0 1               1 1 1 1", "  0 1 0 1               0 1 0 1",
                           "  0 1 0 1               0 1 0 1", "  0 1 0 1               1 1 1 1"]
     assert "  epoch 2  step 40/40  loss 0" in lines
@@ -645,7 +649,7 @@ def test_summarize_counts_a_near_miss_as_not_learned_and_says_how_the_others_sco
     assert "of those" not in capsys.readouterr().out  # no run learned: no line about them
     classifier.summarize({"train_accuracy": [100.0, 50.0], "test_accuracy": [99.0, 50.0]}, "shuffled")
     lines = capsys.readouterr().out.splitlines()  # one of each: the verbs agree
-    assert lines[1:3] == ["                  1 of those 1 scores below 100% test accuracy, the lowest 99.00%",
+    assert lines[1:3] == ["                  it scores 99.00% test accuracy",
                           "                  the other run scores 50.00% test accuracy"]
 
 
@@ -893,18 +897,22 @@ def test_the_sweep_prints_a_check_of_its_first_seeds_against_train_one_at_a_time
     result = classifier.results[order]
     classifier.check_against_train(result, order)
     printed = capsys.readouterr().out
-    swept, largest = result["weights"]["conv.weight"][:3], 0.0
+    swept, largest = result["weights"]["conv.weight"][:3], (0.0, None, None)
     for seed in range(3):
         model, _ = articles_loop(seed, order_indices=independent_order(order, seed, 2))
         alone = model.conv.weight.detach()
         assert dot_product_accuracy(alone, *common.noisy_test_set()) == result["test_accuracy"][seed]
         assert dot_product_accuracy(alone, *common.classifiable_training_set()) == result["train_accuracy"][seed]
-        largest = max(largest, (alone - swept[seed]).abs().max().item())
-    top = swept.abs().max()
-    assert 0 < largest <= 10 * float32_step(top)  # rounding, not another run
-    steps = largest / float32_step(top)
+        for mine, theirs in zip(alone.flatten().tolist(), swept[seed].flatten().tolist()):
+            if abs(mine - theirs) > largest[0]:  # the first weight where they differ most, as argmax finds it
+                largest = (abs(mine - theirs), mine, theirs)
+    difference, mine, theirs = largest
+    steps = float32_steps_between(mine, theirs)
+    assert 0 < difference and 0 < steps <= 20  # rounding, not another run
+    assert difference == pytest.approx(steps * float32_step(torch.tensor(min(abs(mine), abs(theirs)))), rel=1e-6)
     assert printed == (f"{'':18}seeds 0..2 trained alone by train(): the same accuracies; weights apart by up to "
-                       f"{largest:.3g}, {steps:.3g} float32 step{'' if steps == 1 else 's'} at {top.item():.3g}\n")
+                       f"{difference:.3g}, {steps} float32 step{'' if steps == 1 else 's'} at a weight of "
+                       f"{theirs:.3g}\n")
     one_seed = {"weights": {"conv.weight": swept[:1]}, "train_accuracy": result["train_accuracy"][:1],
                 "test_accuracy": [result["test_accuracy"][0] - 0.625]}  # one test input more wrong than alone
     classifier.check_against_train(one_seed, order)
@@ -985,11 +993,15 @@ def check_the_distances(report, lines):
     for which, when in (("untrained", ""), ("trained", "_after")):
         block = printed_after(lines, f"The {which} network's four outputs")
         same, different = report[f"mse_same_pattern{when}"], report[f"mse_different_patterns{when}"]
-        assert block[1].endswith(f"the same pattern: {same:.4g} (mean squared error)")
-        assert block[2].endswith(f"different patterns:  {different:.4g}")
-        assert ("the same pattern lies farther apart" in block[3]) == (same > different)
+        from_zero = report[f"mse_a_from_zero{when}"]
+        assert block[1].endswith(f"A and all zeros:              {from_zero:.4g} (mean squared error)")
+        times = f", {same / from_zero:.4g} times the line above" if from_zero else ""
+        assert times in ("", ", 81 times the line above")  # what the lesson says, whatever the weights
+        assert block[2].endswith(f"the same pattern: {same:.4g}{times}")
+        assert block[3].endswith(f"different patterns:  {different:.4g}")
+        assert ("the same pattern lies farther apart" in block[4]) == (same > different)
         classes = report["predicted" + ("_before" if not when else when)]
-        assert block[4].startswith(f"  predicted class (the largest output): A {classes[0]}, 10*A {classes[1]}, "
+        assert block[5].startswith(f"  predicted class (the largest output): A {classes[0]}, 10*A {classes[1]}, "
                                    f"B {classes[2]} ")
 
 
@@ -998,10 +1010,13 @@ def check_the_sweep(settings, report, lines):
     if settings.SWEEP == 0:
         assert report["sweep"] is None and not any(line.startswith("The sweep") for line in lines)
         return
+    named = "seed 0" if settings.SWEEP == 1 else f"seeds 0..{settings.SWEEP - 1}"  # as the picture's title
+    assert f"The sweep: {named}, each trained in both orders" in lines
     training, test = common.classifiable_training_set(), common.noisy_test_set()
     for order in ("sequential", "shuffled"):
         block = printed_after(lines, f"{order:>10} order: ")
         check = next(line for line in block if "trained alone by train()" in line)
+        check_the_float32_steps(check, report["sweep"][order]["check"])
         if "the same accuracies" not in check:
             continue  # the lesson says that its counts are not those of separate runs; nothing to compare
         learned, below = 0, 0
@@ -1017,8 +1032,27 @@ def check_the_sweep(settings, report, lines):
             settings.SWEEP, learned, below)
         low, high = summary["learned_training_set_95ci"]
         assert (low, high) == pytest.approx(wilson_by_the_quadratic(learned, settings.SWEEP), abs=1e-9)
-        assert block[0] == (f"{order:>10} order: {learned} of {settings.SWEEP} runs learned their training set "
+        runs = "run" if settings.SWEEP == 1 else "runs"
+        assert block[0] == (f"{order:>10} order: {learned} of {settings.SWEEP} {runs} learned their training set "
                             f"(95% Wilson interval {low:.2f}% to {high:.2f}%)")
+        assert (block[1].strip().startswith("it scores ") if learned == 1 else "of those 1 " not in block[1])
+
+
+def check_the_float32_steps(line, check):
+    """The check's count of float32 steps is a whole number, counted at the weight where the runs differ most:
+    there the run alone holds the sweep's value plus or minus the difference, and stepping from one value to the
+    other, one float32 number at a time, gives the count (checked up to 4096 steps: a diverging --lr goes far)."""
+    difference, steps, weight = (check[name] for name in ("largest_weight_difference", "float32_steps_apart",
+                                                          "weight_at_largest_difference"))
+    if difference == 0:
+        assert steps == 0 and line.endswith("; the same weights, to the last bit")
+        return
+    assert isinstance(steps, int) and steps >= 1
+    assert line.endswith(f"; weights apart by up to {difference:.3g}, {steps} float32 step{'' if steps == 1 else 's'}"
+                         f" at a weight of {weight:.3g}")
+    alone = next(value for value in (weight + difference, weight - difference) if float(numpy.float32(value)) == value)
+    if steps <= 4096:
+        assert float32_steps_between(weight, alone) == steps
 
 
 # Each run well under half a second: 1 or 2 epochs, and a sweep of 0 to 2 seeds, always drawn (its default is 100).
@@ -1031,6 +1065,10 @@ QUICK_01 = st.tuples(lesson_flags("01_pattern_classifier.py", {"EPOCHS": (1, 2),
 # printed as inf (its outputs, squared, passed float32's largest number), and the sweep's check divided by a
 # float32 step of 0 (past 2**24, top + 1 rounds to top, and nextafter stayed there)
 @example(["--lr=1825754560069632.0", "--sweep=2"])
+# Review item 12: "0.625 float32 steps at 5.94", the step of the largest weight, not of the one that differed
+@example(["--lr=0.1", "--momentum=0.5", "--sweep=2"])
+# Review items 20 and 25: "seeds 0..0", "0 of 1 runs", "0 of those 1 score"
+@example(["--epochs=1", "--sweep=1"])
 def test_settings_space_each_verdict_agrees_with_a_recomputation(argv):
     """At drawn settings: the losses are the article's loop's, each line about a step names the sample that
     step took, each accuracy and verdict follows from weights recomputed here, and --json says what is printed."""
@@ -1043,3 +1081,164 @@ def test_settings_space_each_verdict_agrees_with_a_recomputation(argv):
     check_the_run(settings, report, lines)
     check_the_distances(report, lines)
     check_the_sweep(settings, report, lines)
+
+
+# --- learner review: what 01 says is what it prints and draws ------------------------------------------------
+
+def test_the_distance_of_10a_from_a_is_81_times_that_of_a_from_0_as_the_lesson_says(classifier, capsys):
+    """Review item 6: mean squared error squares the 9 of out(10A) - out(A) = 9 out(A): 81 times, not 9, and the
+    distance of A's outputs from 0 is printed, so the factor can be checked on the lines."""
+    outputs = classifier.show_outputs(classifier.model, "trained")
+    lines = capsys.readouterr().out.splitlines()
+    weight = classifier.model.conv.weight.detach().double().reshape(4, 16)
+    out_a = weight @ common.pattern_a(1).double().reshape(16)
+    from_zero = (out_a**2).mean().item()
+    assert outputs["mse_a_from_zero"] == pytest.approx(from_zero, rel=1e-12)
+    assert outputs["mse_same_pattern"] / outputs["mse_a_from_zero"] == pytest.approx(81, rel=1e-9)
+    assert lines[2] == f"  distance between the outputs for A and all zeros:              {from_zero:.4g} (mean squared error)"
+    assert lines[3] == (f"  distance between the outputs for A and 10*A, the same pattern: "
+                        f"{outputs['mse_same_pattern']:.4g}, 81 times the line above")
+    paragraph = markdown_before(lesson_cells(), "outputs_before = show_outputs(")
+    assert "9 times as far" not in paragraph and "81 times" in paragraph and "mean squared error" in paragraph
+
+
+def test_the_distances_of_a_network_whose_outputs_for_a_are_0_print_no_ratio(classifier, capsys):
+    model = Test_Conv()
+    with torch.no_grad():
+        model.conv.weight.zero_()
+    classifier.show_outputs(model, "all-zero")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3] == "  distance between the outputs for A and 10*A, the same pattern: 0"
+
+
+def float32_steps_between(a, b):
+    """How many float32 numbers lie from a to b (the lower one counted, the higher not), stepped through one by one."""
+    low, high = sorted((numpy.float32(a), numpy.float32(b)))
+    count = 0
+    while low < high:
+        low, count = numpy.nextafter(low, numpy.float32(math.inf)), count + 1
+    return count
+
+
+def test_the_check_counts_the_float32_steps_at_the_weight_that_differs_most(classifier, capsys, order="shuffled"):
+    """Review item 12: --lr 0.1 --momentum 0.5 printed "0.625 float32 steps at 5.94": the difference lay at a
+    smaller weight than the largest, whose step it was divided by. Here the sweep's weights are those of runs
+    alone, but for one small weight moved 3 float32 steps: the line must say 3 steps, at that weight."""
+    result = classifier.results[order]
+    alone = torch.stack([articles_loop(seed, order_indices=independent_order(order, seed, 2))[0].conv.weight.detach()
+                         for seed in range(3)])
+    swept = alone.clone()
+    flat = swept[1].view(-1)
+    small = int(torch.argmin(torch.where(flat.abs() > 1e-3, flat.abs(), math.inf)))
+    for _ in range(3):
+        flat[small] = torch.nextafter(flat[small], torch.tensor(math.inf))
+    assert float32_steps_between(alone[1].view(-1)[small], flat[small]) == 3
+    moved = {"weights": {"conv.weight": swept}, "train_accuracy": result["train_accuracy"][:3],
+             "test_accuracy": result["test_accuracy"][:3]}
+    check = classifier.check_against_train(moved, order)
+    difference = (flat[small].double() - alone[1].view(-1)[small].double()).abs().item()
+    assert check["largest_weight_difference"] == difference and check["float32_steps_apart"] == 3
+    assert capsys.readouterr().out == (f"{'':18}seeds 0..2 trained alone by train(): the same accuracies; weights "
+                                       f"apart by up to {difference:.3g}, 3 float32 steps at a weight of "
+                                       f"{flat[small].item():.3g}\n")
+    same = {"weights": {"conv.weight": alone}, **{name: moved[name] for name in ("train_accuracy", "test_accuracy")}}
+    classifier.check_against_train(same, order)
+    assert capsys.readouterr().out.endswith("the same accuracies; the same weights, to the last bit\n")
+    paragraph = markdown_before(lesson_cells(), "def float32_rank(")
+    assert "where the two runs differ most" in paragraph and "how many float32 steps" in paragraph
+
+
+@pytest.mark.parametrize("a, b", [(-1e-45, 1e-45), (-0.0, 0.0), (-4e-45, 3e-45), (-1.0, -0.99999994),
+                                  (0.5, 0.50000036), (-2.0, -1.9999996), (5.94, 5.9400005)])
+def test_the_float32_steps_between_two_weights_are_counted_one_by_one_across_0_and_a_power_of_2(classifier, a, b):
+    alone, swept = torch.tensor([0.25, a]), torch.tensor([0.25, b])
+    difference, steps, where = classifier.largest_difference(alone, swept)
+    assert (difference, steps) == (abs(float(numpy.float32(a)) - float(numpy.float32(b))), float32_steps_between(a, b))
+    assert where == (float(numpy.float32(b)) if difference else 0.25)  # nowhere apart: the first weight
+
+
+def loss_figure(classifier, monkeypatch, tmp_path, epochs, order="sequential"):
+    import _figures
+
+    losses = [1.0 + (t % 40 >= 20) for t in range(40 * epochs)]
+    drawn = []
+    monkeypatch.setattr(_cli, "save_figure", lambda figure, path: drawn.append(figure))
+    _figures.stage1_losses(losses, 40, order, tmp_path / "l.png")
+    monkeypatch.undo()
+    return drawn[0]
+
+
+@pytest.mark.parametrize("epochs, order", [(2, "sequential"), (11, "shuffled"), (1000, "sequential")])
+def test_the_loss_picture_marks_epochs_and_pattern_b_only_while_they_can_be_told_apart(
+        classifier, monkeypatch, tmp_path, epochs, order):
+    """Review item 15: --epochs 1000 drew 999 dotted lines and 1000 shaded spans, grey stripes over the curve.
+    Past 10 epochs, as the lesson says, they are left out, and the picture's title says so; its texts can be read."""
+    from test_picture_texts import saved_problems
+
+    figure = loss_figure(classifier, monkeypatch, tmp_path, epochs, order)
+    axes = figure.axes[0]
+    epoch_lines = [line for line in axes.lines if line.get_linestyle() == ":"]
+    title = axes.get_title()
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    shaded = order == "sequential"
+    if epochs <= 10:
+        assert len(epoch_lines) == epochs - 1 and len(axes.patches) == epochs * shaded
+        assert title.endswith("(dotted: new epoch)") and ("pattern B samples" in legend) == shaded
+    else:
+        assert epoch_lines == [] and len(axes.patches) == 0 and "pattern B samples" not in legend
+        assert "dotted" not in title
+        pattern_b = " and pattern B's steps" if shaded else ""
+        assert title.endswith(f"({epochs} epochs: too many to mark each epoch{pattern_b})")
+        assert axes.lines[0].get_marker() in ("", "None", None)  # 40 dots an epoch would merge into a band
+        assert saved_problems(figure, tmp_path) == []  # the title's second line can be read
+    assert "Past 10 epochs it leaves out the dotted lines and the shading" in markdown_before(lesson_cells(),
+                                                                                              '"01_loss.png"')
+
+
+def test_a_sweep_of_one_seed_has_a_whole_number_seed_tick_and_names_its_seed_as_the_printout(
+        classifier, capsys, monkeypatch, tmp_path):
+    """Review item 20: --sweep 1 drew seed ticks at -0.5 ... 0.5, titled "seed 0" while it printed "seeds 0..0"
+    (the printout is checked at --sweep=1 in the settings space, below)."""
+    import _figures
+
+    results = {}
+    for order in ("sequential", "shuffled"):
+        result = {name: classifier.results[order][name][:1] for name in ("train_accuracy", "test_accuracy")}
+        result["summary"] = classifier.summarize(result, order)
+        results[order] = result
+    capsys.readouterr()
+    figure = drawn_figure(monkeypatch, lambda: _figures.stage1_sweep(results, ("sequential", "shuffled"),
+                                                                      tmp_path / "s.png"))
+    for axes in figure.axes:
+        low, high = axes.get_xlim()
+        assert [tick for tick in axes.get_xticks() if low <= tick <= high] == [0]
+    assert figure._suptitle.get_text() == "Stage 1 on seed 0: one dot per training run, at its seed"
+    for row, order in zip(figure.subfigs, ("sequential", "shuffled")):
+        learned = results[order]["summary"]["learned_training_set"]
+        assert row._suptitle.get_text().startswith(f"{order} order: {learned} of 1 run learned their training set")
+
+
+@pytest.mark.parametrize("train, test, expected", [
+    ([100.0], [100.0], ["it scores 100.00% test accuracy"]),
+    ([100.0], [98.75], ["it scores 98.75% test accuracy"]),
+    ([50.0], [60.0], ["it scores 60.00% test accuracy"]),
+    ([100.0, 50.0], [98.75, 60.0], ["it scores 98.75% test accuracy", "the other run scores 60.00% test accuracy"]),
+    ([50.0, 50.0], [60.0, 70.0], ["they score 60.00% to 70.00% test accuracy"]),
+    ([100.0, 100.0, 90.0], [100.0, 97.5, 60.0], ["1 of those 2 scores below 100% test accuracy, the lowest 97.50%",
+                                                 "the other run scores 60.00% test accuracy"]),
+])
+def test_the_summary_of_a_few_runs_reads_as_english(classifier, capsys, train, test, expected):
+    """Review item 25: --sweep 1 printed "0 of those 1 score below 100% test accuracy"."""
+    classifier.summarize({"train_accuracy": train, "test_accuracy": test}, "sequential")
+    lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    runs = "run" if len(train) == 1 else "runs"
+    assert lines[0].startswith(f"sequential order: {train.count(100.0)} of {len(train)} {runs} learned their")
+    assert lines[1:-1] == expected
+
+
+def test_bias_and_softmax_are_said_in_plain_words_where_first_used():
+    """Review item 26: "bias" and "softmax" were used, never defined."""
+    texts = [" ".join(cell.source.split()) for cell in lesson_cells() if cell.cell_type == "markdown"]
+    for word, meaning in (("bias", "a number a layer adds to each output"), ("softmax", "turns the logits into probabilities")):
+        first = next(text for text in texts if re.search(rf"\b{word}\b", text))
+        assert f"*{word}*" in first and meaning in first, first

@@ -273,6 +273,8 @@ SETTINGS = {
     "01_defaults": ("01_pattern_classifier.py", []),
     "01_shuffled": ("01_pattern_classifier.py", ["--order", "shuffled", "--epochs", "3", "--sweep", "3"]),
     "02_defaults": ("02_gd_parabola_anim.py", ["--frames", "6"]),
+    "02_reaches_zero": ("02_gd_parabola_anim.py", ["--lr", "0.6", "--steps", "100", "--frames", "4",
+                                                   "--compare", "none"]),
     "02_far_start_diverges_six_rates": ("02_gd_parabola_anim.py", ["--x0=-1e6", "--lr", "1.05", "--steps", "300",
                                                                    "--compare", "0.01,0.1,0.5,0.9,1.0,1.05",
                                                                    "--frames", "4"]),
