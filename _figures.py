@@ -238,13 +238,20 @@ def caption_font(dpi):
     return ImageFont.truetype(matplotlib_font_path(), round(10 * dpi / 72))  # _gif.FrameRecorder's font
 
 
+@functools.cache
+def caption_depth(dpi, lines):
+    """How far below its axes' top a caption of `lines` lines reaches, in pixels, with a little room: measured on
+    letters that rise and fall the most, so that one depth serves every caption of that many lines."""
+    pen = ImageDraw.Draw(Image.new("L", (1, 1)))
+    return pen.multiline_textbbox((0, CAPTION_TOP), "\n".join(["Ág|y"] * lines), font=caption_font(dpi), anchor="ma",
+                                  align="center")[3] + 2
+
+
 def keep_below_caption(parts, caption):
     """Clip the trail and the tangent to the part of their axes below `caption`: where they leave the panel's top,
     they would otherwise run through it. (The point itself, while on the panel, stays below the caption.)"""
     figure = parts["trail"].axes.figure
-    pen = ImageDraw.Draw(Image.new("L", (1, 1)))
-    depth = pen.multiline_textbbox((0, CAPTION_TOP), caption, font=caption_font(figure.dpi), anchor="ma",
-                                   align="center")[3] + 2  # pixels below the axes' top, and a little room
+    depth = caption_depth(figure.dpi, caption.count("\n") + 1)
     down = ScaledTranslation(0, -depth / figure.dpi, figure.dpi_scale_trans)
     below = TransformedBbox(Bbox.unit(), parts["trail"].axes.transAxes + down)  # its bottom is clipped by the axes
     for name in ("trail", "tangent"):
