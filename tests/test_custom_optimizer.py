@@ -975,3 +975,9 @@ def test_settings_space_every_verdict_is_recomputed(argv):
     check_part_1(report, out, settings["LR"], settings["STEPS"])
     check_part_2(report, out, settings)
     check_part_3(report, out, settings["MINIMA_LR"], settings["MINIMA_STEPS"], settings["STARTS"])
+
+
+def test_a_step_of_exactly_0_reverses_nothing(custom_optimizer):
+    """Oscillating means each step reversed the one before: a step of 0 between two opposite ones does not."""
+    assert custom_optimizer.verdict([1.0, 1.5, 1.5, 1.0], 0.0, 0.01) == "still moving"
+    assert custom_optimizer.verdict([1.0, 1.5, 1.0, 1.5], 0.0, 0.01) == "oscillating"
