@@ -43,7 +43,7 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 # fixed examples per test, the same on every run; `pytest --hypothesis-profile explore` draws hundreds
 # of fresh ones (docs/reference.md). Each example runs a lesson: no deadline.
 QUICK = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture]}
-settings.register_profile("fixed", max_examples=4, derandomize=True,
+settings.register_profile("fixed", max_examples=3, derandomize=True,
                           database=None, print_blob=True, **QUICK)
 settings.register_profile("explore", max_examples=300, print_blob=True, **QUICK)
 settings.load_profile("fixed")

@@ -542,12 +542,14 @@ def test_the_sweeps_networks_are_those_new_network_builds(classifier):
 
 @pytest.mark.parametrize("order", ["sequential", "shuffled"])
 def test_the_sweeps_counts_equal_those_of_separate_runs_of_train(classifier, order):
-    """The fixture's sweep of 50 seeds, run by run, against the lesson's own train on one network at a time."""
-    results = classifier.results[order]
-    assert len(results["train_accuracy"]) == 50
+    """The fixture's sweep of 50 seeds, its first 25 run by run, against the lesson's own train on one network at
+    a time (the seeds that learn and those that do not are both among them)."""
+    swept = classifier.results[order]
+    results = {name: swept[name][:25] for name in ("train_accuracy", "test_accuracy")}
+    assert len(swept["train_accuracy"]) == 50
     training, test = common.classifiable_training_set(), common.noisy_test_set()
     separate = {"train_accuracy": [], "test_accuracy": []}
-    for seed in range(50):
+    for seed in range(25):
         model = common.new_network(seed)
         classifier.train(model, torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9), 2, order, seed,
                          verbose=False)
@@ -556,8 +558,8 @@ def test_the_sweeps_counts_equal_those_of_separate_runs_of_train(classifier, ord
     assert results["train_accuracy"] == separate["train_accuracy"]
     assert results["test_accuracy"] == separate["test_accuracy"]
     learned = separate["train_accuracy"].count(100.0)
-    assert results["summary"]["learned_training_set"] == learned and 0 < learned
-    assert order == "shuffled" or learned < 50  # the sequential order has runs that fail: the count is no formality
+    assert swept["summary"]["learned_training_set"] == swept["train_accuracy"].count(100.0) and 0 < learned
+    assert order == "shuffled" or learned < 25  # the sequential order has runs that fail: the count is no formality
 
 
 @pytest.mark.parametrize("order", ["sequential", "shuffled"])
