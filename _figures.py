@@ -451,3 +451,74 @@ def valley_distances(runs, rates, path):
     label_decades(axes.yaxis)
     axes.legend(fontsize=9)
     return _cli.save_figure(figure, path)
+
+
+# ---------------------------------------------------------------------------
+# Lesson 05
+# ---------------------------------------------------------------------------
+
+RACE_COLOURS = {"SGD": PLAIN_GD_COLOUR, "momentum": MOMENTUM_COLOUR, "Adam": "tab:purple"}  # as in lesson 04
+FLOOR_COLOURS = ("tab:red", "tab:green", "tab:blue", "tab:brown", "tab:pink", "tab:olive")
+
+
+def noise_pictures(noise_rows, n_train, sigma2, mean_squares, floor_rows, path):
+    """Left: part 1's measured squared distances with their intervals, and the formula's line, log-log.
+    Right: part 2's mean x² per step for each learning rate, with its floor dashed, on a log scale."""
+    figure = new_figure(figsize=(10, 4.6))
+    left, right = figure.subplots(1, 2)
+    sizes = np.array([row["batch_size"] for row in noise_rows])
+    measured = np.array([row["measured"] for row in noise_rows])
+    spread = np.array([[m - row["interval"][0], row["interval"][1] - m] for m, row in zip(measured, noise_rows)]).T
+    batch = np.geomspace(1, n_train - 1, 200)
+    handles = [left.plot(batch, sigma2 / batch * (n_train - batch) / (n_train - 1), color="0.4",
+                         label="formula: (σ²/B)·(N − B)/(N − 1)")[0],
+               left.errorbar(sizes, measured, yerr=spread, fmt="o", color="black", markersize=4, capsize=3,
+                             label="measured, with its 95% interval")]
+    left.set(xscale="log", yscale="log", xlabel="batch size B", ylabel="mean squared distance from the full gradient",
+             title="Part 1: a minibatch gradient's noise")
+    label_decades(left.xaxis)
+    label_decades(left.yaxis)
+    steps = np.arange(len(mean_squares))
+    for k, (row, colour) in enumerate(zip(floor_rows, FLOOR_COLOURS)):
+        handles.append(right.plot(steps, mean_squares[:, k].numpy(), color=colour, lw=1.2,
+                                  label=f"lr {row['lr']:g}")[0])
+        right.axhline(row["floor"], color=colour, ls="--", lw=1)
+    handles.append(Line2D([], [], color="0.4", ls="--", lw=1, label="its floor (formula)"))
+    right.set(yscale="log", xlabel="step", ylabel="mean x² over the runs", title="Part 2: the noise floor on y = x²")
+    label_decades(right.yaxis)
+    figure.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    return _cli.save_figure(figure, path)
+
+
+def race_pictures(grids, tuning, chosen, race, path):
+    """Left: each optimizer's mean validation accuracy against the learning rate, with its 95% band and a star at
+    the chosen rate. Right: each optimizer's test accuracy, one dot per seed, with its mean and 95% interval."""
+    figure = new_figure(figsize=(10, 4.6))
+    left, right = figure.subplots(1, 2)
+    for name, rates in grids.items():
+        colour = RACE_COLOURS[name]
+        means = [tuning[(name, lr)][0] for lr in rates]
+        left.fill_between(rates, [tuning[(name, lr)][1][0] for lr in rates], [tuning[(name, lr)][1][1] for lr in rates],
+                          color=colour, alpha=0.25, lw=0)
+        left.plot(rates, means, "o-", color=colour, markersize=3, label=name)
+        left.plot(chosen[name], tuning[(name, chosen[name])][0], "*", color=colour, markersize=14,
+                  markeredgecolor="black", markeredgewidth=0.6, zorder=4)
+    runs = len(next(iter(tuning.values()))[2])
+    left.set(xscale="log", ylim=(0, 100), xlabel="learning rate", ylabel="validation accuracy (%)",
+             title=f"Tuning: mean of {runs} seeds, 95% band; ★ chosen")
+    label_decades(left.xaxis)
+    for position, (name, result) in enumerate(race.items()):
+        scores = np.array(result["test_accuracies"])
+        offsets = np.linspace(-0.25, 0.25, len(scores))
+        right.scatter(position + offsets, scores, s=10, color=RACE_COLOURS[name], lw=0, alpha=0.7)
+        low, high = result["interval"]
+        right.errorbar(position + 0.38, result["mean"], yerr=[[result["mean"] - low], [high - result["mean"]]],
+                       fmt="_", color="black", markersize=12, capsize=4)
+    right.set_xticks(range(len(race)), [f"{name}\nlr {result['lr']:.3g}" for name, result in race.items()])
+    right.set(xlim=(-0.5, len(race) - 0.3), ylabel="test accuracy (%)",
+              title=f"Test: one dot per seed ({len(scores)}); mean, 95% interval")
+    handles = [Line2D([], [], color=colour, marker="o", markersize=3, label=name) for name, colour in
+               RACE_COLOURS.items()] + [Line2D([], [], ls="", marker="*", color="0.6", markeredgecolor="black",
+                                               markersize=10, label="chosen rate")]
+    figure.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    return _cli.save_figure(figure, path)

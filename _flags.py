@@ -496,3 +496,84 @@ def flags04(parser, settings):
                              f"(default: {GIF_FRAMES_04}, or steps+1 if that is fewer)")
     add_device_flag(parser, settings)
     add_plots_flag(parser, settings)
+
+
+# ---------------------------------------------------------------------------
+# Lesson 05
+# ---------------------------------------------------------------------------
+
+N_TRAIN_05 = 1077  # 1797 digits less 360 for validation and 360 for testing
+MAX_SEED_05 = 1_000_000  # scikit-learn's split takes seeds below 2**32; the runs count on from the seed
+MAX_STEPS_05 = 2000
+LR_RANGE_05 = (1e-6, 10.0)
+FLOOR_LR_RANGE_05 = (1e-4, 0.99)  # below lesson 02's edge, lr = 1 on y = x^2
+
+
+def report05(settings):
+    """05's --json: the split, part 1's rows, part 2's rows, part 3's accuracies, the race, the checks, the pictures."""
+    s = settings
+    tuning = {name: [{"lr": lr, "val_mean": s["tuning"][(name, lr)][0], "val_95ci": list(s["tuning"][(name, lr)][1]),
+                      "val_accuracies": s["tuning"][(name, lr)][2]} for lr in s["grids"][name]]
+              for name in s["OPTIMIZERS"]}
+    pictures = ("05_noise.png", "05_race.png") if s["PLOTS"] else ()
+    return {"split": {"train": len(s["train_rows"]), "validation": len(s["val_rows"]), "test": len(s["test_rows"])},
+            "minibatch_noise": {"sigma2": s["sigma2"], "rows": s["noise_rows"]},
+            "noise_floor": {"rows": s["floor_rows"], "inside": s["floors_inside"]},
+            "part3": {**s["part3"], "final_loss": s["part3_losses"][-1]},
+            "race": {"tuning": tuning, "widened": s["widened"], "chosen_lr": s["chosen"],
+                     "test": {name: run for name, run in s["race"].items()}, "pairs": s["pairs"],
+                     "unfair": {"lr": s["COMMON_LR"], "seed": s["SEED"], "test_accuracy": s["unfair"],
+                                "ranking": s["unfair_ranking"]},
+                     "fair_ranking": s["fair_ranking"], "checks": s["checks"]},
+            "outputs": [str(s["OUT_DIR"] / name) for name in pictures]}
+
+
+def check05(settings, fail):
+    low, high = settings["GRID"]
+    if not low < high:
+        fail(f"argument --grid: the first rate must be below the second, got {low:g},{high:g}")
+    resolve_device(settings, fail)
+
+
+@lesson("05_minibatch_race", "Beyond the article: the noise of minibatch gradients, the noise floor it sets, and a "
+        "fair race of SGD, momentum and Adam on scikit-learn's handwritten digits.", report=report05, check=check05)
+def flags05(parser, settings):
+    lr_range = "from {:g} to {:g}".format(*LR_RANGE_05)
+    any_lr = _cli.in_range(*LR_RANGE_05)
+    parser.add_argument("--seed", dest="SEED", type=_cli.in_range(0, MAX_SEED_05, int), default=settings["SEED"],
+                        help=f"seeds the split, the initial weights, the minibatch orders and the noise, 0 to "
+                             f"{MAX_SEED_05}; the race's runs take the seeds that follow it")
+    parser.add_argument("--batch-size", dest="BATCH_SIZE", type=_cli.in_range(1, N_TRAIN_05, int),
+                        default=settings["BATCH_SIZE"],
+                        help=f"samples per minibatch, 1 to {N_TRAIN_05} (the whole training set)")
+    parser.add_argument("--steps", dest="STEPS", type=_cli.in_range(1, MAX_STEPS_05, int), default=settings["STEPS"],
+                        help=f"the step budget of every training run, 1 to {MAX_STEPS_05}")
+    parser.add_argument("--draws", dest="DRAWS", type=_cli.in_range(10, 10_000, int), default=settings["DRAWS"],
+                        help="part 1: minibatches drawn for each batch size, 10 to 10000")
+    parser.add_argument("--lr", dest="LR", type=any_lr, default=settings["LR"],
+                        help=f"part 3: SGD's learning rate, {lr_range}")
+    parser.add_argument("--grid", dest="GRID", metavar="LOW,HIGH", default=settings["GRID"],
+                        type=pair(any_lr, f"learning rates {lr_range}"),
+                        help=f"part 4: the ends of the learning-rate grid, each {lr_range}, the first below the "
+                             f"second (default: {','.join(f'{lr:g}' for lr in settings['GRID'])})")
+    parser.add_argument("--grid-points", dest="GRID_POINTS", type=_cli.in_range(2, 25, int),
+                        default=settings["GRID_POINTS"], help="part 4: learning rates in the grid, log-spaced, 2 to 25")
+    parser.add_argument("--tune-seeds", dest="TUNE_SEEDS", type=_cli.in_range(2, 100, int),
+                        default=settings["TUNE_SEEDS"], help="part 4: seeds per learning rate while tuning, 2 to 100")
+    parser.add_argument("--test-seeds", dest="TEST_SEEDS", type=_cli.in_range(2, 1000, int),
+                        default=settings["TEST_SEEDS"],
+                        help="part 4: fresh seeds per optimizer at its chosen rate, scored on the test set, 2 to 1000")
+    parser.add_argument("--momentum", dest="MOMENTUM", type=_cli.momentum_value, default=settings["MOMENTUM"],
+                        help="part 4: SGD with momentum's momentum, from 0 up to but not including 1")
+    parser.add_argument("--common-lr", dest="COMMON_LR", type=any_lr, default=settings["COMMON_LR"],
+                        help=f"part 4's unfair race: the one learning rate of every optimizer, {lr_range}")
+    parser.add_argument("--noise", dest="NOISE", type=_cli.in_range(0.01, 10), default=settings["NOISE"],
+                        help="part 2: the standard deviation of the gradient's noise, from 0.01 to 10")
+    low, high = FLOOR_LR_RANGE_05
+    rates = _cli.comma_list(_cli.in_range(low, high), 6, f"learning rates from {low:g} to {high:g}")
+    parser.add_argument("--floor-rates", dest="FLOOR_RATES", type=rates, metavar="LR[,LR...]",
+                        default=settings["FLOOR_RATES"],
+                        help=f"part 2: 1 to 6 learning rates on y = x^2, each from {low:g} to {high:g}, below lesson "
+                             f"02's edge at 1 (default: {','.join(f'{lr:g}' for lr in settings['FLOOR_RATES'])})")
+    add_device_flag(parser, settings)
+    add_plots_flag(parser, settings)
