@@ -309,7 +309,7 @@ for row in floor_rows:
 def compare_floors(rows):
     inside = sum(row["interval"][0] <= row["expected_last"] <= row["interval"][1] for row in rows)
     print(f"-> the formula lies inside {inside} of {len(rows)} intervals")
-    by_rate = sorted(rows, key=lambda row: row["lr"])
+    by_rate = sorted({row["lr"]: row for row in rows}.values(), key=lambda row: row["lr"])  # each rate once
     for small, large in zip(by_rate, by_rate[1:]):
         late, early = (row["steps_to_twice_floor"] for row in (small, large))
         late, early = (math.inf if n is None else n for n in (late, early))
@@ -377,7 +377,8 @@ def train(model, optimizer, seed, steps=STEPS, verbose=False):
         loss.backward()
         optimizer.step()
         if verbose and (step == 1 or step % 50 == 0 or step == steps):
-            print(f"  step {step:4d}/{steps}  loss {losses[-1]:.4g}")
+            shown = f"{losses[-1]:.4g}" if math.isfinite(losses[-1]) else "no longer a finite number: diverged"
+            print(f"  step {step:4d}/{steps}  loss {shown}")
     return losses
 
 
@@ -402,7 +403,7 @@ part3 = {"train_accuracy": accuracy(model, train_images, train_labels),
 print(f"training accuracy {part3['train_accuracy']:.2f}% | validation accuracy {part3['val_accuracy']:.2f}% | "
       f"test accuracy {part3['test_accuracy']:.2f}%")
 if not math.isfinite(part3_losses[-1]):
-    print("-> the loss is no longer a finite number: at this learning rate the run diverged")
+    print("-> at this learning rate the run diverged: its weights are no longer numbers, its answers meaningless")
 
 # %% [markdown]
 # ## Part 4: a fair race
@@ -529,9 +530,13 @@ grids = {name: list(grid) for name in OPTIMIZERS}
 # %% [markdown]
 # Is each optimizer's best rate inside its grid? Where it lies at an end, the
 # grid grows there by one step of the same ratio, and the new rate is tuned
-# too, until the best lies inside or the grid reaches LR_LIMITS.
+# too, until the best lies inside, the grid reaches LR_LIMITS, or it has grown
+# by MAX_ADDED rates. Among equal means, the lowest rate counts as the best.
 
 # %%
+MAX_ADDED = 12
+
+
 def best_rate(name):
     return max(grids[name], key=lambda lr: tuning[(name, lr)][0])
 
@@ -539,7 +544,7 @@ def best_rate(name):
 def widen(name, ratio):
     """Grow `name`'s grid past the end where its best rate lies, until the best lies inside; return the rates added."""
     added = []
-    while True:
+    while len(added) < MAX_ADDED:
         rates, best = grids[name], best_rate(name)
         if best == rates[-1] and rates[-1] * ratio <= LR_LIMITS[1] * (1 + 1e-9):
             new = rates[-1] * ratio
@@ -550,6 +555,7 @@ def widen(name, ratio):
         tuning.update(tune([name], [new]))
         grids[name] = sorted(rates + [new])
         added.append(new)
+    return added
 
 
 ratio = grid[1] / grid[0] if len(grid) > 1 else 10.0
@@ -558,11 +564,14 @@ for name in OPTIMIZERS:
     widened[name] = widen(name, ratio)
     chosen[name] = best_rate(name)
     mean, (low, high), _ = tuning[(name, chosen[name])]
-    where = "inside its grid" if chosen[name] not in (grids[name][0], grids[name][-1]) else "AT AN END of its grid"
+    inside = chosen[name] not in (grids[name][0], grids[name][-1])
     print(f"{name:>8}: best rate {chosen[name]:.3g}, mean validation accuracy {mean:.2f}% "
-          f"(95% interval {low:.2f}% to {high:.2f}%), {where}")
+          f"(95% interval {low:.2f}% to {high:.2f}%), {'inside its grid' if inside else 'AT AN END of its grid'}")
     if widened[name]:
         print(f"{'':10}its best lay at an end: the grid grew to {', '.join(f'{lr:.3g}' for lr in widened[name])}")
+    if not inside:
+        print(f"{'':10}the grid can grow no further (LR_LIMITS, or {MAX_ADDED} rates added): a better rate may lie "
+              "beyond it")
 
 # %% [markdown]
 # The validation accuracy of every rate, in a table: the mean over the

@@ -23,6 +23,7 @@ the flags' conventions and the JSON keys.
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -519,7 +520,7 @@ def report05(settings):
     return {"split": {"train": len(s["train_rows"]), "validation": len(s["val_rows"]), "test": len(s["test_rows"])},
             "minibatch_noise": {"sigma2": s["sigma2"], "rows": s["noise_rows"]},
             "noise_floor": {"rows": s["floor_rows"], "inside": s["floors_inside"]},
-            "part3": {**s["part3"], "final_loss": s["part3_losses"][-1]},
+            "part3": {**s["part3"], "final_loss": s["part3_losses"][-1] if math.isfinite(s["part3_losses"][-1]) else None},
             "race": {"tuning": tuning, "widened": s["widened"], "chosen_lr": s["chosen"],
                      "test": {name: run for name, run in s["race"].items()}, "pairs": s["pairs"],
                      "unfair": {"lr": s["COMMON_LR"], "seed": s["SEED"], "test_accuracy": s["unfair"],

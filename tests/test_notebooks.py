@@ -31,11 +31,12 @@ pytestmark = pytest.mark.notebook
 
 # The README commands each notebook stands for, as END_TO_END_RUNS names them, and the pictures they draw.
 SCRIPT_RUNS = {"01_pattern_classifier": "stage1", "02_gd_parabola_anim": "stage2", "03_custom_optimizer": "stage3",
-               "04_adam_by_hand": "stage4"}
+               "04_adam_by_hand": "stage4", "05_minibatch_race": "stage5"}
 PICTURES = {"01_pattern_classifier": ["01_loss.png", "01_filters.png", "01_sweep.png"],
             "02_gd_parabola_anim": ["02_gd_parabola.gif", "02_learning_rates.gif"],
             "03_custom_optimizer": ["03_parabola.png", "03_local_minima.gif"],
-            "04_adam_by_hand": ["04_valley.gif", "04_distances.png"]}
+            "04_adam_by_hand": ["04_valley.gif", "04_distances.png"],
+            "05_minibatch_race": ["05_noise.png", "05_race.png"]}
 
 
 def is_notebook_only(cell):
@@ -85,7 +86,7 @@ def lines_of(cell):
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_one_notebook_only_cell_of_five_lines_and_no_raw_or_script_only_cells(lesson):
     cells = cells_of(lesson)
-    title = "# Beyond the article: " if lesson == "04_adam_by_hand" else "# Stage "  # 04 goes past the article
+    title = "# Beyond the article: " if lesson >= "04" else "# Stage "  # 04 and 05 go past the article
     assert cells[0].cell_type == "markdown" and cells[0].source.startswith(title)
     only = [cell for cell in cells if is_notebook_only(cell)]
     assert len(only) == 1 and only[0] is cells[1] and len(lines_of(only[0])) <= 5
