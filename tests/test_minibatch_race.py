@@ -1,0 +1,381 @@
+"""Lesson 05 against independent recomputations: the sampling formula by enumeration, the minibatch
+gradients and the per-sample spread by plain autograd, the noise floor by its own recursion and a float64
+rerun, part 3 and the race by runs of a network built and trained here, the intervals by scipy and a
+bisection, and every verdict from the numbers it rests on."""
+
+import copy
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import example, given
+from scipy import stats
+from sklearn.datasets import load_digits
+from torch import nn
+
+from conftest import REPO_DIR, last_json_line, run_in_terminal, run_lesson
+from settings_space import check_generic, lesson_flags, run_quickly
+
+LESSON = "05_minibatch_race.py"
+# Quick, yet every part runs: 30 steps, 5 rates, 3 tuning seeds, 12 test seeds (the check takes 10).
+QUICK = ["--steps", "30", "--draws", "40", "--tune-seeds", "3", "--test-seeds", "12", "--grid-points", "5",
+         "--floor-rates", "0.9,0.1,0.01", "--no-plots", "--json"]
+DIGITS = load_digits()
+
+
+@pytest.fixture(scope="module")
+def lesson():
+    """(what the quick run defined, what it printed, its --json report)."""
+    defined, printed = run_lesson(LESSON, QUICK)
+    return defined, printed, last_json_line(printed)
+
+
+def mlp(seed):
+    """The lesson's network, built here: 64 -> 32 (ReLU) -> 10, its layers drawn in the same order."""
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def batches(seed, n, size):
+    """Each epoch a permutation from a generator seeded with `seed`, cut into whole batches of `size`."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        order = torch.randperm(n, generator=generator)
+        yield from (order[k * size : (k + 1) * size] for k in range(n // size))
+
+
+def train_alone(seed, optimizer_class, lr, steps, images, labels, batch_size=32, **options):
+    network = mlp(seed)
+    optimizer = optimizer_class(network.parameters(), lr=lr, **options)
+    losses = []
+    for rows in itertools.islice(batches(seed, len(labels), batch_size), steps):
+        optimizer.zero_grad()
+        loss = F.cross_entropy(network(images[rows]), labels[rows])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return network, losses
+
+
+def t_interval(values):
+    """scipy's 95% t interval of the mean (a point where all values are equal)."""
+    mean = np.mean(values)
+    if np.ptp(values) == 0:
+        return [mean, mean]
+    return list(stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values)))
+
+
+def accuracy(network, images, labels):
+    with torch.no_grad():
+        return 100.0 * (network(images).argmax(dim=1) == labels).sum().item() / len(labels)
+
+
+# --- the data ------------------------------------------------------------------------------------
+
+def test_the_split_is_disjoint_complete_and_stratified(lesson):
+    defined, printed, report = lesson
+    parts = [defined.train_rows, defined.val_rows, defined.test_rows]
+    assert [len(part) for part in parts] == [1077, 360, 360] == list(report["split"].values())
+    assert sorted(np.concatenate(parts).tolist()) == list(range(1797))
+    everywhere = np.bincount(DIGITS.target, minlength=10) / len(DIGITS.target)
+    for part in parts:
+        counts = np.bincount(DIGITS.target[part], minlength=10)
+        assert np.abs(counts - len(part) * everywhere).max() <= 1  # each digit keeps its share
+    assert torch.equal(defined.train_images.cpu(), torch.tensor(DIGITS.data[defined.train_rows] / 16,
+                                                                  dtype=torch.float32))
+    assert "  training set:    1077 images, 104 to 109 of each digit" in printed.splitlines()
+
+
+# --- part 1 --------------------------------------------------------------------------------------
+
+def test_the_formula_is_the_exact_variance_over_every_batch():
+    """Enumerate every batch of B of 7 vectors: the mean squared distance of a batch's mean from the mean of
+    all is (sigma²/B)(N - B)/(N - 1), sigma² the mean squared distance of one vector from it."""
+    values = torch.randn(7, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    centre = values.mean(dim=0)
+    sigma2 = ((values - centre) ** 2).sum(dim=1).mean().item()
+    for size in range(1, 8):
+        squared = [((values[list(batch)].mean(dim=0) - centre) ** 2).sum().item()
+                   for batch in itertools.combinations(range(7), size)]
+        assert sum(squared) / len(squared) == pytest.approx(sigma2 / size * (7 - size) / 6, abs=1e-12)
+
+
+@pytest.fixture(scope="module")
+def per_sample(lesson):
+    """Each training sample's gradient at the initial weights, by a backward pass of its own."""
+    defined = lesson[0]
+    network = mlp(0)
+    rows = []
+    for image, label in zip(defined.train_images, defined.train_labels):
+        network.zero_grad()
+        F.cross_entropy(network(image[None]), label[None]).backward()
+        rows.append(torch.cat([p.grad.flatten() for p in network.parameters()]))
+    return network, torch.stack(rows)
+
+
+def test_sigma2_and_the_full_gradient_match_backward_passes(lesson, per_sample):
+    defined, _, report = lesson
+    _, gradients = per_sample
+    full = gradients.mean(dim=0)
+    assert torch.allclose(defined.full_gradient, full, atol=1e-7)
+    sigma2 = ((gradients - full) ** 2).sum(dim=1).mean().item()
+    assert report["minibatch_noise"]["sigma2"] == pytest.approx(sigma2, rel=1e-5)
+    for row in report["minibatch_noise"]["rows"]:
+        size = row["batch_size"]
+        assert row["formula"] == pytest.approx(sigma2 / size * (1077 - size) / 1076, rel=1e-5)
+
+
+def test_the_measured_noise_is_what_the_same_batches_give(lesson, per_sample):
+    """The same draws (the same generator, the same calls), each batch's gradient by a backward pass."""
+    defined, printed, report = lesson
+    network, gradients = per_sample
+    full, draws = gradients.mean(dim=0), 40
+    generator = torch.Generator().manual_seed(0)
+    inside = 0
+    for row in report["minibatch_noise"]["rows"]:
+        squared, batch_gradients = [], []
+        for _ in range(draws):
+            rows = torch.randperm(1077, generator=generator)[: row["batch_size"]]
+            network.zero_grad()
+            F.cross_entropy(network(defined.train_images[rows]), defined.train_labels[rows]).backward()
+            batch_gradients.append(torch.cat([p.grad.flatten() for p in network.parameters()]))
+            squared.append(((batch_gradients[-1] - full) ** 2).sum().item())
+        mean, half = np.mean(squared), 1.96 * np.std(squared, ddof=1) / math.sqrt(draws)
+        assert row["measured"] == pytest.approx(mean, rel=1e-4)
+        assert row["interval"] == pytest.approx([mean - half, mean + half], rel=1e-4)
+        assert row["formula_inside"] == (mean - half <= row["formula"] <= mean + half)
+        bias = (torch.stack(batch_gradients).mean(dim=0) - full).norm().item()
+        assert row["bias_ratio"] == pytest.approx(bias / math.sqrt(row["formula"] / draws), rel=1e-3)
+        inside += row["formula_inside"]
+    assert f"-> the formula lies inside {inside} of 5 intervals" in printed
+
+
+# --- part 2 --------------------------------------------------------------------------------------
+
+def expected_square_by_recursion(lr, steps, noise=1.0, curvature=2.0, start=1.0):
+    """E[x²] step by step: E[x'²] = (1 - lr·λ)²·E[x²] + lr²σ², the noise independent of x."""
+    value = start**2
+    for _ in range(steps):
+        value = (1 - lr * curvature) ** 2 * value + (lr * noise) ** 2
+    return value
+
+
+def test_the_floor_formula_and_its_approach_follow_the_recursion(lesson):
+    rows = lesson[2]["noise_floor"]["rows"]
+    for row in rows:
+        assert row["expected_last"] == pytest.approx(expected_square_by_recursion(row["lr"], 500), rel=1e-9)
+        assert row["floor"] == pytest.approx(expected_square_by_recursion(row["lr"], 100_000), rel=1e-9)
+
+
+def test_the_measured_floor_is_a_float64_rerun_of_the_same_noise(lesson):
+    """The same normal draws (float32, in the same order), the step x' = (1 - lr·λ)x - lr·σ·noise in float64."""
+    defined, printed, report = lesson
+    rates = torch.tensor([0.9, 0.1, 0.01], dtype=torch.float64)[:, None]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.ones(3, 5000, dtype=torch.float64)
+    means = [x.square().mean(dim=1)]
+    for _ in range(500):
+        kick = torch.randn(3, 5000, generator=generator).double()
+        x = (1 - 2 * rates) * x - rates * kick
+        means.append(x.square().mean(dim=1))
+    means = torch.stack(means)
+    assert torch.allclose(defined.mean_squares.double(), means, rtol=1e-3)
+    inside = 0
+    for k, row in enumerate(report["noise_floor"]["rows"]):
+        squares = x[k].square()
+        mean, half = squares.mean().item(), 1.96 * squares.std().item() / math.sqrt(5000)
+        assert row["measured_last"] == pytest.approx(mean, rel=1e-3)
+        assert row["interval"] == pytest.approx([mean - half, mean + half], rel=1e-3)
+        within = [t for t, m in enumerate(defined.mean_squares[:, k].tolist())
+                  if row["floor"] / 2 <= m <= 2 * row["floor"]]
+        assert row["steps_to_twice_floor"] == (within[0] if within else None)
+        inside += row["interval"][0] <= row["expected_last"] <= row["interval"][1]
+    assert report["noise_floor"]["inside"] == inside and f"-> the formula lies inside {inside} of 3 intervals" in printed
+
+
+def test_each_floor_comparison_says_what_the_steps_say(lesson):
+    _, printed, report = lesson
+    rows = sorted(report["noise_floor"]["rows"], key=lambda row: row["lr"])
+    for small, large in zip(rows, rows[1:]):
+        late, early = (math.inf if r["steps_to_twice_floor"] is None else r["steps_to_twice_floor"] for r in (small, large))
+        when = "reached later" if late > early else "reached at the same step" if late == early else "reached sooner"
+        assert (f"-> lr {small['lr']:g} against {large['lr']:g}: a floor {large['floor'] / small['floor']:.3g} "
+                f"times lower, {when}") in printed
+
+
+# --- part 3 --------------------------------------------------------------------------------------
+
+def test_part_3_is_a_network_trained_here_step_for_step(lesson):
+    defined, _, report = lesson
+    network, losses = train_alone(0, torch.optim.SGD, 0.1, 30, defined.train_images, defined.train_labels)
+    assert losses == defined.part3_losses
+    for name, (images, labels) in {"train": (defined.train_images, defined.train_labels),
+                                   "val": (defined.val_images, defined.val_labels),
+                                   "test": (defined.test_images, defined.test_labels)}.items():
+        assert report["part3"][f"{name}_accuracy"] == accuracy(network, images, labels)
+
+
+# --- part 4 --------------------------------------------------------------------------------------
+
+OPTIMIZERS = {"SGD": (torch.optim.SGD, {}), "momentum": (torch.optim.SGD, {"momentum": 0.9}),
+              "Adam": (torch.optim.Adam, {})}
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_the_race_scores_what_runs_trained_alone_score(lesson, name):
+    """10 test seeds (10..19) of each optimizer, each network trained here on its own."""
+    defined, _, report = lesson
+    optimizer_class, options = OPTIMIZERS[name]
+    run = report["race"]["test"][name]
+    for k, seed in enumerate(range(3, 13)[:10]):
+        network, _ = train_alone(seed, optimizer_class, run["lr"], 30, defined.train_images, defined.train_labels,
+                                 **options)
+        assert run["test_accuracies"][k] == accuracy(network, defined.test_images, defined.test_labels)
+    assert {"optimizer": name, "seeds": 10, "same_accuracies": True} == {
+        key: value for key, value in report["race"]["checks"][list(OPTIMIZERS).index(name)].items()
+        if key != "largest_weight_difference"}
+
+
+def test_paired_seeds_start_every_optimizer_alike_and_feed_it_alike(lesson):
+    """At lr 0 no run moves: every job of a seed holds that seed's initial weights. Two equal jobs end equal."""
+    defined = lesson[0]
+    still = defined.train_many([("SGD", 0.0), ("momentum", 0.0), ("Adam", 0.0)], [4, 7])
+    for job in range(3):
+        for k, seed in enumerate((4, 7)):
+            initial = dict(mlp(seed).named_parameters())
+            assert torch.equal(still["hidden.weight"][2 * job + k], initial["0.weight"])
+            assert torch.equal(still["out.bias"][2 * job + k], initial["2.bias"])
+    twins = defined.train_many([("Adam", 0.01), ("Adam", 0.01)], [5])
+    assert all(torch.equal(weights[0], weights[1]) for weights in twins.values())
+
+
+def test_the_tuning_table_and_the_chosen_rates_follow_from_the_validation_runs(lesson):
+    _, printed, report = lesson
+    for name, points in report["race"]["tuning"].items():
+        for point in points:
+            scores = point["val_accuracies"]
+            assert len(scores) == 3 and point["val_mean"] == pytest.approx(np.mean(scores))
+            assert point["val_95ci"] == pytest.approx(t_interval(scores))
+        best = max(points, key=lambda point: (point["val_mean"], -point["lr"]))  # the lowest of equal means
+        assert report["race"]["chosen_lr"][name] == best["lr"]
+        inside = points[0]["lr"] < best["lr"] < points[-1]["lr"]
+        assert ("inside its grid" if inside else "AT AN END of its grid") in next(
+            line for line in printed.splitlines() if line.startswith(f"{name:>8}: best rate"))
+
+
+def wilson_by_bisection(successes, runs, z=1.96):
+    """The rates p at which the score statistic |k/n - p| / sqrt(p(1-p)/n) equals z, found by bisection."""
+    rate = successes / runs
+
+    def outside(p):
+        return abs(rate - p) > z * math.sqrt(p * (1 - p) / runs)
+
+    def edge(inner, outer):
+        for _ in range(100):
+            middle = (inner + outer) / 2
+            inner, outer = (inner, middle) if outside(middle) else (middle, outer)
+        return inner
+
+    return 100 * (edge(rate, 0.0) if rate > 0 else 0.0), 100 * (edge(rate, 1.0) if rate < 1 else 1.0)
+
+
+def check_pairs(report):
+    """Every pair's difference, interval, counts, Wilson share and verdict, from the test accuracies."""
+    test = report["race"]["test"]
+    for pair in report["race"]["pairs"]:
+        first, second = pair["pair"]
+        differences = np.subtract(test[first]["test_accuracies"], test[second]["test_accuracies"])
+        mean = differences.mean()
+        assert pair["mean_difference"] == pytest.approx(mean, abs=1e-9)
+        assert pair["interval"] == pytest.approx(t_interval(differences), abs=1e-9)
+        wins = int((differences > 0).sum())
+        assert (pair["wins"], pair["losses"]) == (wins, int((differences < 0).sum()))
+        assert pair["wins_share_95ci"] == pytest.approx(wilson_by_bisection(wins, len(differences)), abs=1e-6)
+        low, high = pair["interval"]
+        if low > 0 or high < 0:
+            better, worse = (first, second) if mean > 0 else (second, first)
+            assert pair["verdict"] == f"{better} beats {worse} by {abs(mean):.2f} points"
+        else:
+            assert pair["verdict"] == "no difference that this budget can detect: the interval holds 0"
+
+
+def test_each_pair_is_compared_seed_by_seed(lesson):
+    _, printed, report = lesson
+    check_pairs(report)
+    for name, run in report["race"]["test"].items():
+        assert len(run["test_accuracies"]) == 12 and run["interval"] == pytest.approx(t_interval(run["test_accuracies"]))
+    assert all(f"  -> {pair['verdict']}" in printed.splitlines() for pair in report["race"]["pairs"])
+
+
+def test_the_unfair_race_is_one_seed_at_one_rate(lesson):
+    defined, printed, report = lesson
+    unfair = report["race"]["unfair"]
+    assert (unfair["lr"], unfair["seed"]) == (0.001, 0)
+    for name, (optimizer_class, options) in OPTIMIZERS.items():
+        network, _ = train_alone(0, optimizer_class, 0.001, 30, defined.train_images, defined.train_labels, **options)
+        assert unfair["test_accuracy"][name] == accuracy(network, defined.test_images, defined.test_labels)
+    assert unfair["ranking"] == sorted(OPTIMIZERS, key=lambda name: -unfair["test_accuracy"][name])
+    fair = sorted(OPTIMIZERS, key=lambda name: -report["race"]["test"][name]["mean"])
+    assert report["race"]["fair_ranking"] == fair
+    assert f"the two rankings {'agree' if fair == unfair['ranking'] else 'differ'}" in printed
+
+
+# --- settings --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("flags, message", [
+    (["--grid", "1,0.1"], "argument --grid: the first rate must be below the second, got 1,0.1"),
+    (["--batch-size", "1078"], "argument --batch-size: must be a whole number from 1 to 1077, got '1078'"),
+    (["--floor-rates", "0.5,1"], "argument --floor-rates: each value: must be a finite number from 0.0001 to 0.99"),
+    (["--test-seeds", "1"], "argument --test-seeds: must be a whole number from 2 to 1000, got '1'"),
+])
+def test_a_bad_setting_is_one_line_naming_what_is_allowed(flags, message):
+    status, out, err = run_in_terminal(LESSON, flags)
+    assert status == 2 and out == ""
+    assert err.splitlines()[-1].startswith(f"{LESSON}: error: {message}")
+
+
+def test_a_best_rate_at_the_grids_limit_is_said_to_be_at_an_end():
+    """3 steps at 1e-6 or 1e-5 change no answer: the means tie, the lower rate counts as the best, and the grid
+    cannot grow below 1e-6."""
+    args = ["--grid", "1e-6,1e-5", "--grid-points", "2", "--steps", "3", "--draws", "10", "--tune-seeds", "2",
+            "--test-seeds", "10", "--floor-rates", "0.5", "--no-plots", "--json"]
+    printed = run_lesson(LESSON, args)[1]
+    report = last_json_line(printed)
+    assert report["race"]["chosen_lr"] == {"SGD": 1e-6, "momentum": 1e-6, "Adam": 1e-6}
+    assert report["race"]["widened"] == {"SGD": [], "momentum": [], "Adam": []}
+    assert printed.count("AT AN END of its grid") == printed.count("a better rate may lie beyond it") == 3
+
+
+def race_verdicts_agree(report, out):
+    """What test_settings_space_race_verdicts checks of one run."""
+    check_pairs(report)
+    for name, points in report["race"]["tuning"].items():
+        best = max(points, key=lambda point: (point["val_mean"], -point["lr"]))
+        assert report["race"]["chosen_lr"][name] == best["lr"]
+    for row in report["minibatch_noise"]["rows"]:
+        assert row["formula_inside"] == (row["interval"][0] <= row["formula"] <= row["interval"][1])
+    for row in report["noise_floor"]["rows"]:  # --noise is left at 1
+        assert row["expected_last"] == pytest.approx(expected_square_by_recursion(row["lr"], 500), rel=1e-6)
+    for name, points in report["race"]["tuning"].items():
+        chosen, line = report["race"]["chosen_lr"][name], f"{name:>8}: best rate"
+        inside = points[0]["lr"] < chosen < points[-1]["lr"]
+        said = next(printed for printed in out.splitlines() if printed.startswith(line))
+        assert said.endswith("inside its grid" if inside else "AT AN END of its grid")
+        assert inside or len(report["race"]["widened"][name]) == 12 or not 1e-6 < chosen < 10 or any(
+            printed.startswith(" " * 10 + "the grid can grow no further") for printed in out.splitlines())
+
+
+QUICK_LIMITS = {"STEPS": (1, 20), "DRAWS": (10, 30), "TUNE_SEEDS": (2, 3), "TEST_SEEDS": (2, 12),
+                "GRID_POINTS": (2, 5), "NOISE": None}
+
+
+@given(lesson_flags(LESSON, QUICK_LIMITS))
+@example(["--steps=5", "--draws=10", "--tune-seeds=2", "--test-seeds=2", "--grid-points=2", "--batch-size=1077"])
+def test_settings_space_race_verdicts_follow_from_the_numbers(argv):
+    status, out, err, report = run_quickly(LESSON, argv)
+    check_generic(LESSON, status, out, err, report)
+    if status == 0:
+        race_verdicts_agree(report, out)
