@@ -460,7 +460,8 @@ logits_of_all = vmap(lambda weights, inputs: functional_call(template, weights, 
 def train_many(jobs, seeds):
     """Train one network per (optimizer, lr) of `jobs` and per seed, all at once.
     Returns their weights, each stacked as (jobs x seeds, ...), job by job."""
-    stacks = [stack_module_state([new_network(seed) for seed in seeds])[0] for _ in jobs]
+    networks = [new_network(seed) for seed in seeds]
+    stacks = [stack_module_state(networks)[0] for _ in jobs]  # each job its own copy of the seeds' weights
     optimizers = [OPTIMIZERS[name]([{"params": list(stack.values()), "lr": lr}
                                     for stack, (job_name, lr) in zip(stacks, jobs) if job_name == name])
                   for name in OPTIMIZERS if any(job_name == name for job_name, _ in jobs)]

@@ -498,8 +498,8 @@ def race_pictures(grids, tuning, chosen, race, path):
     for name, rates in grids.items():
         colour = RACE_COLOURS[name]
         means = [tuning[(name, lr)][0] for lr in rates]
-        left.fill_between(rates, [tuning[(name, lr)][1][0] for lr in rates], [tuning[(name, lr)][1][1] for lr in rates],
-                          color=colour, alpha=0.25, lw=0)
+        low, high = (np.clip([tuning[(name, lr)][1][end] for lr in rates], 0, 100) for end in (0, 1))
+        left.fill_between(rates, low, high, color=colour, alpha=0.25, lw=0)  # accuracies lie in 0..100%
         left.plot(rates, means, "o-", color=colour, markersize=3, label=name)
         left.plot(chosen[name], tuning[(name, chosen[name])][0], "*", color=colour, markersize=14,
                   markeredgecolor="black", markeredgewidth=0.6, zorder=4)

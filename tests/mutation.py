@@ -48,12 +48,12 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parent.parent
 EQUIVALENT_LIST = REPO_DIR / "tests" / "MUTANTS.md"
 TARGETS = ["common.py", "_cli.py", "_flags.py", "_gif.py", "_figures.py", "_notebook.py", "_adam.py",
-           "01_pattern_classifier.py", "02_gd_parabola_anim.py", "03_custom_optimizer.py", "04_adam_by_hand.py"]
+           "01_pattern_classifier.py", "02_gd_parabola_anim.py", "03_custom_optimizer.py", "04_adam_by_hand.py", "05_minibatch_race.py"]
 FOCUS = {  # the tests that run first for each file; the rest of the suite follows
     "common.py": ["test_common.py"],
     "_cli.py": ["test_cli.py", "test_flags.py"],
     "_flags.py": ["test_flags.py", "test_pattern_classifier.py", "test_gd_parabola.py", "test_custom_optimizer.py",
-                  "test_adam_by_hand.py"],
+                  "test_adam_by_hand.py", "test_minibatch_race.py"],
     "_gif.py": ["test_gif.py"],
     "_figures.py": ["test_gif.py", "test_pattern_classifier.py", "test_custom_optimizer.py", "test_adam_by_hand.py",
                     "test_readme.py"],
@@ -63,6 +63,7 @@ FOCUS = {  # the tests that run first for each file; the rest of the suite follo
     "02_gd_parabola_anim.py": ["test_gd_parabola.py", "test_gif.py"],
     "03_custom_optimizer.py": ["test_optimizers.py", "test_custom_optimizer.py"],
     "04_adam_by_hand.py": ["test_adam.py", "test_adam_by_hand.py"],
+    "05_minibatch_race.py": ["test_minibatch_race.py"],
 }
 ORDERING_PLUGIN = '''
 import os

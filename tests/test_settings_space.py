@@ -41,8 +41,12 @@ test_settings_space_03_every_run_finishes_or_says_why = every_run_finishes_or_sa
     "03_custom_optimizer", {"STEPS": (1, 300), "EPOCHS": (1, 2), "MINIMA_STEPS": (1, 300)})
 test_settings_space_04_every_run_finishes_or_says_why = every_run_finishes_or_says_why(
     "04_adam_by_hand", {"EPOCHS": (1, 2), "STEPS": (3, 300)})
+test_settings_space_05_every_run_finishes_or_says_why = every_run_finishes_or_says_why(
+    "05_minibatch_race", {"STEPS": (1, 20), "DRAWS": (10, 30), "TUNE_SEEDS": (2, 3), "TEST_SEEDS": (2, 12),
+                          "GRID_POINTS": (2, 5)})
 
 test_settings_space_01_out_of_range_is_a_usage_error = out_of_range_is_a_usage_error("01_pattern_classifier")
 test_settings_space_02_out_of_range_is_a_usage_error = out_of_range_is_a_usage_error("02_gd_parabola_anim")
 test_settings_space_03_out_of_range_is_a_usage_error = out_of_range_is_a_usage_error("03_custom_optimizer")
 test_settings_space_04_out_of_range_is_a_usage_error = out_of_range_is_a_usage_error("04_adam_by_hand")
+test_settings_space_05_out_of_range_is_a_usage_error = out_of_range_is_a_usage_error("05_minibatch_race")
