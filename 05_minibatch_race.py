@@ -97,6 +97,7 @@ test_images, test_labels = images[test_rows], labels[test_rows]
 for name, part in (("training", train_labels), ("validation", val_labels), ("test", test_labels)):
     counts = torch.bincount(part.cpu(), minlength=10)
     print(f"  {name + ' set:':16}{len(part):5d} images, {counts.min()} to {counts.max()} of each digit")
+print(f"  the test set's first images are rows {', '.join(map(str, test_rows[:5]))} of the 1797: the seed picks them")
 
 # %% [markdown]
 # ## The network
@@ -104,9 +105,9 @@ for name, part in (("training", train_labels), ("validation", val_labels), ("tes
 # A small *MLP* (multi-layer perceptron): the 64 pixels go into 32 hidden
 # units, each a weighted sum followed by ReLU (negative values become 0),
 # and those into 10 logits, one per digit. Why not a CNN like `Test_Conv`? An
-# 8x8 image leaves a convolution little room to slide, and two matrix
-# products train in well under a millisecond a step: part 4 trains many of
-# these networks (over 400 with the default settings).
+# 8x8 image leaves a convolution little room to slide, and two small matrix
+# products are quick to train: part 4 trains many of these networks (over
+# 400 with the default settings).
 
 # %%
 class DigitsMLP(nn.Module):
@@ -149,8 +150,11 @@ print(f"{sum(p.numel() for p in model.parameters())} weights")
 # sample twice, and reaches 0 at B = N, where every batch is the whole set.
 #
 # `torch.func` computes gradients as functions: `grad(loss_of)` returns the
-# gradient of the loss with respect to the weights, and `vmap` runs that over
-# many batches at once. The per-sample gradients are batches of one.
+# gradient of the loss with respect to the weights (its first argument), and
+# `vmap` runs that over many batches at once. `in_dims=(None, 0, 0)` says
+# which arguments to map over: the weights (None) are the same for every
+# batch; the inputs and targets (0) carry one batch per row. The per-sample
+# gradients are batches of one.
 
 # %%
 from torch.func import functional_call, grad, stack_module_state, vmap
@@ -325,7 +329,9 @@ def compare_floors(rows):
     for small, large in zip(by_rate, by_rate[1:]):
         late, early = (row["steps_to_twice_floor"] for row in (small, large))
         late, early = (math.inf if n is None else n for n in (late, early))
-        when = "reached later" if late > early else "reached at the same step" if late == early else "reached sooner"
+        when = "reached later" if late > early else "reached sooner" if late < early else "reached at the same step"
+        if late == early == math.inf:
+            when = f"neither reached within {FLOOR_STEPS} steps"
         print(f"-> lr {small['lr']:g} against {large['lr']:g}: a floor {large['floor'] / small['floor']:.3g} times "
               f"lower, {when}")
     return inside
@@ -394,7 +400,7 @@ def train(model, optimizer, seed, steps=STEPS, verbose=False):
         optimizer.step()
         if verbose and (step == 1 or step % 50 == 0 or step == steps):
             shown = f"{losses[-1]:.4g}" if math.isfinite(losses[-1]) else "no longer a finite number: diverged"
-            print(f"  step {step:4d}/{steps}  loss {shown}")
+            print(f"  step {step:4d}/{steps}  this minibatch's loss {shown}")
     return losses
 
 
@@ -404,14 +410,16 @@ def accuracy(model, inputs, targets):
     return 100.0 * (model(inputs).argmax(dim=1) == targets).sum().item() / len(targets)
 
 # %% [markdown]
-# Train the network of part 1 with SGD, then score it on all three sets, as
-# lesson 01 names them: on the samples it trained on, a *training* accuracy;
-# on the others, *validation* and *test* accuracies.
+# Train the network of part 1 with SGD, then score it on all three sets: on
+# the samples it trained on, a *training* accuracy, as lesson 01 names it; on
+# the other two sets, the *validation* and *test* accuracies. The loss printed
+# every 50 steps is that step's minibatch's alone, so it jumps about.
 
 # %%
 optimizer = torch.optim.SGD(model.parameters(), lr=LR)
 epochs = STEPS * BATCH_SIZE / (n_train - n_train % BATCH_SIZE)
-print(f"SGD, lr {LR:g}, {STEPS} steps of {BATCH_SIZE} samples ({epochs:.3g} epochs), seed {SEED}")
+print(f"SGD, lr {LR:g}, {STEPS} step{'s' * (STEPS > 1)} of {BATCH_SIZE} sample{'s' * (BATCH_SIZE > 1)} "
+      f"({epochs:.3g} epochs), seed {SEED}")
 part3_losses = train(model, optimizer, SEED, verbose=True)
 part3 = {"train_accuracy": accuracy(model, train_images, train_labels),
          "val_accuracy": accuracy(model, val_images, val_labels),
@@ -455,7 +463,7 @@ grid = np.geomspace(*GRID, GRID_POINTS).tolist()
 tune_seeds = list(range(SEED, SEED + TUNE_SEEDS))
 test_seeds = list(range(SEED + TUNE_SEEDS, SEED + TUNE_SEEDS + TEST_SEEDS))  # fresh: never tuned on
 decades = math.log10(GRID[1] / GRID[0])
-print(f"grid: {len(grid)} learning rates from {GRID[0]:g} to {GRID[1]:g} ({decades:.3g} decades); "
+print(f"grid: {len(grid)} learning rates from {GRID[0]:g} to {GRID[1]:g} ({decades:.3g} decade{'s' * (decades != 1)}); "
       f"tuning seeds {tune_seeds[0]}..{tune_seeds[-1]}, test seeds {test_seeds[0]}..{test_seeds[-1]}")
 if len(grid) < 7 or decades < 3:
     print("-> a narrow grid: fewer than 7 rates or 3 decades can miss an optimizer's best rate")
@@ -507,19 +515,20 @@ def accuracies(weights, inputs, targets):
 # %% [markdown]
 # Intervals. Seeds are a sample, so each mean comes with a 95% interval: the
 # mean ± t standard errors, where t comes from Student's t distribution (2.26
-# for 10 seeds, 2.01 for 50; scipy, which scikit-learn brings, computes it).
-# A share of seeds comes with lesson 01's Wilson interval.
+# for 10 seeds, 2.01 for 50, 12.7 for 2; scipy, which scikit-learn brings,
+# computes it). An accuracy lies in 0..100%, so its interval is cut there. A
+# share of seeds comes with lesson 01's Wilson interval.
 
 # %%
 from scipy.stats import t as student_t
 
 
-def mean_interval(values):
-    """The mean of `values` and its 95% interval (low, high)."""
+def mean_interval(values, bounds=(0.0, 100.0)):
+    """The mean of `values` and its 95% interval (low, high), cut to `bounds`."""
     values = np.asarray(values, dtype=float)
     mean = values.mean()
     half = student_t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
-    return mean, (mean - half, mean + half)
+    return mean, (max(bounds[0], mean - half), min(bounds[1], mean + half))
 
 
 def wilson_interval(successes, runs, z=1.96):
@@ -563,6 +572,7 @@ def widen(name, ratio):
     added = []
     while len(added) < MAX_ADDED:
         rates, best = grids[name], best_rate(name)
+        # (1 ± 1e-9): a grid that steps onto a limit, as 1 * 10 onto 10, reaches it up to rounding
         if best == rates[-1] and rates[-1] * ratio <= LR_LIMITS[1] * (1 + 1e-9):
             new = rates[-1] * ratio
         elif best == rates[0] and rates[0] / ratio >= LR_LIMITS[0] * (1 - 1e-9):
@@ -592,8 +602,8 @@ for name in OPTIMIZERS:
     if widened[name]:
         print(f"{'':10}its best lay at an end: the grid grew to {', '.join(f'{lr:.3g}' for lr in widened[name])}")
     if not inside:
-        print(f"{'':10}the grid can grow no further (LR_LIMITS, or {MAX_ADDED} rates added): a better rate may lie "
-              "beyond it")
+        print(f"{'':10}the grid can grow no further (rates stay within {LR_LIMITS[0]:g} to {LR_LIMITS[1]:g}, and a "
+              f"grid grows by {MAX_ADDED} at most): a better rate may lie beyond it, or between its rates")
 
 # %% [markdown]
 # The validation accuracy of every rate, in a table: the mean over the
@@ -625,48 +635,96 @@ for (name, lr), scores in zip(test_jobs, test_scores.tolist()):
 # Paired differences: on each test seed, the two optimizers started from the
 # same weights and saw the same minibatches, so the difference of their two
 # accuracies on that seed removes the luck they share. Its mean and interval
-# say whether one is better; the share of seeds where one beats the other
-# says how often.
+# say whether one is better. The interval is printed beside the one that the
+# two means alone would give (*unpaired*: as if the seeds were unrelated): the
+# more luck the two runs of a seed share, the narrower the paired one.
 
 # %%
-def compare(first, second):
-    """Print and return the paired comparison of two optimizers on the test seeds."""
+def paired(first, second):
+    """The paired comparison of two optimizers on the test seeds: the numbers."""
     a, b = race[first]["test_accuracies"], race[second]["test_accuracies"]
     differences = [x - y for x, y in zip(a, b)]
-    mean, (low, high) = mean_interval(differences)
+    mean, (low, high) = mean_interval(differences, bounds=(-100.0, 100.0))
+    unpaired = student_t.ppf(0.975, 2 * len(a) - 2) * math.sqrt((np.var(a, ddof=1) + np.var(b, ddof=1)) / len(a))
     wins, losses = sum(d > 0 for d in differences), sum(d < 0 for d in differences)
-    share = wilson_interval(wins, len(differences))
-    if low > 0 or high < 0:
-        better, worse = (first, second) if mean > 0 else (second, first)
-        verdict = f"{better} beats {worse} by {abs(mean):.2f} points"
+    return {"pair": [first, second], "mean_difference": mean, "interval": [low, high],
+            "paired_half_width": (high - low) / 2, "unpaired_half_width": unpaired, "wins": wins, "losses": losses,
+            "ties": len(a) - wins - losses, "wins_share_95ci": list(wilson_interval(wins, len(a)))}
+
+# %% [markdown]
+# The verdict, from the interval: above 0 or below it, one optimizer beats the
+# other; holding 0, this budget of seeds cannot tell them apart. The share of
+# seeds where one comes out ahead says how often (a tie is not ahead, and a
+# few seeds far apart can pull the mean against the count).
+
+# %%
+def points(value):
+    """A difference in points, with enough digits to tell it from 0."""
+    return f"{value:+.2f}" if value == 0 or abs(value) >= 0.005 else f"{value:+.2g}"
+
+
+def say(result):
+    first, second = result["pair"]
+    low, high = result["interval"]
+    if result["wins"] == result["losses"] == 0:
+        verdict = "the same accuracy on every seed"
+    elif low > 0 or high < 0:
+        better, worse = (first, second) if result["mean_difference"] > 0 else (second, first)
+        verdict = f"{better} beats {worse} by {abs(result['mean_difference']):.2f} points"
     else:
         verdict = "no difference that this budget can detect: the interval holds 0"
-    print(f"{first} - {second}: {mean:+.2f} points (95% interval {low:+.2f} to {high:+.2f}); {first} ahead on "
-          f"{wins} of {len(a)} seeds (Wilson 95%: {share[0]:.1f}% to {share[1]:.1f}%), behind on {losses}")
+    share = result["wins_share_95ci"]
+    print(f"{first} - {second}: {points(result['mean_difference'])} points (95% interval {points(low)} to "
+          f"{points(high)}; unpaired ±{result['unpaired_half_width']:.2f}); {first} ahead on {result['wins']}, "
+          f"behind on {result['losses']}, tied on {result['ties']} of {len(race[first]['test_accuracies'])} seeds "
+          f"(ahead: Wilson 95% {share[0]:.1f}% to {share[1]:.1f}%)")
     print(f"  -> {verdict}")
-    return {"pair": [first, second], "mean_difference": mean, "interval": [low, high], "wins": wins, "losses": losses,
-            "ties": len(a) - wins - losses, "wins_share_95ci": list(share), "verdict": verdict}
+    return {**result, "verdict": verdict}
 
 
 names = list(OPTIMIZERS)
-pairs = [compare(first, second) for i, first in enumerate(names) for second in names[i + 1 :]]
+pairs = [say(paired(first, second)) for i, first in enumerate(names) for second in names[i + 1 :]]
+
+# %% [markdown]
+# Did this race keep the whole protocol? Each shortfall is named: the
+# verdicts above then hold for these runs, not for the optimizers.
+
+# %%
+def protocol_gaps():
+    gaps = []
+    if len(grid) < 7 or decades < 3:
+        gaps.append(f"a grid of {len(grid)} rates over {decades:.3g} decades (the protocol: at least 7 over 3)")
+    at_an_end = [name for name in OPTIMIZERS if chosen[name] in (grids[name][0], grids[name][-1])]
+    if at_an_end:
+        gaps.append(f"a best rate at an end of its grid ({', '.join(at_an_end)})")
+    if TUNE_SEEDS < 10 or TEST_SEEDS < 50:
+        gaps.append(f"{TUNE_SEEDS} tuning and {TEST_SEEDS} test seeds (the protocol: at least 10 and 50)")
+    return gaps
+
+
+gaps = protocol_gaps()
+if gaps:
+    print(f"-> caution: this race falls short of the protocol: {'; '.join(gaps)}")
+else:
+    print("-> this race kept the whole protocol: its verdicts are those of this network, data and budget")
 
 # %% [markdown]
 # The race in a picture (`_figures.py` draws it).
 
 # %%
 if PLOTS:
-    _cli.show_pictures([_figures.race_pictures(grids, tuning, chosen, race, OUT_DIR / "05_race.png")])
+    _cli.show_pictures([_figures.race_pictures(grids, widened, tuning, chosen, race, OUT_DIR / "05_race.png")])
 
 # %% [markdown]
 # **What to look at:** on the left, each optimizer's mean validation
 # accuracy against the learning rate, with its 95% band over the tuning seeds,
-# and a star at its chosen rate. With the default settings each curve rises
-# to a peak and falls where the rate becomes too large, and the highest and
-# lowest of the three best rates lie more than 30 times apart. On the right, one dot per test seed, and
-# each optimizer's mean with its 95% interval. Where two intervals overlap,
-# the picture alone cannot rank them; the paired differences above see more
-# sharply, because they remove the luck that both runs of a seed share.
+# and a star at its chosen rate; a hollow dot marks a rate the grid grew to.
+# With the default settings each curve rises to a peak; momentum's and Adam's
+# fall steeply past it, where their runs blow up, SGD's hardly within the
+# grid; the highest and lowest of the three best rates lie more than 30 times
+# apart. On the right, one dot per test seed, and each optimizer's mean with
+# its 95% interval. Where two intervals overlap, the picture alone cannot
+# rank the two; their paired interval, printed above, is the one to read.
 
 # %% [markdown]
 # ## The unfair race
@@ -684,16 +742,35 @@ for name in unfair_ranking:
     print(f"{name:>8} at lr {COMMON_LR:g}, seed {SEED}: test accuracy {unfair[name]:.2f}%")
 gap = unfair[unfair_ranking[0]] - unfair[unfair_ranking[-1]]
 print(f"-> the unfair race ranks {' > '.join(unfair_ranking)}, first to last {gap:.2f} points apart")
-print(f"-> the fair race's means rank {' > '.join(fair_ranking)}, first to last "
-      f"{race[fair_ranking[0]]['mean'] - race[fair_ranking[-1]]['mean']:.2f} points apart; "
-      f"the two rankings {'agree' if unfair_ranking == fair_ranking else 'differ'}")
+
+# %% [markdown]
+# Each of its pairs, against the fair race's verdict on the same pair: does
+# the fair race bear it out, reverse it, or detect no difference at all?
+
+# %%
+def fair_says(ahead, behind):
+    verdict = next(pair["verdict"] for pair in pairs if set(pair["pair"]) == {ahead, behind})
+    if verdict.startswith(f"{ahead} beats"):
+        return f"the fair race agrees: {verdict}"
+    if verdict.startswith(f"{behind} beats"):
+        return f"the fair race reverses it: {verdict}"
+    return f"the fair race finds {verdict.split(':')[0]}"
+
+
+contrast = []
+for i, ahead in enumerate(unfair_ranking):
+    for behind in unfair_ranking[i + 1 :]:
+        order = "ties with" if unfair[ahead] == unfair[behind] else "ahead of"
+        contrast.append(f"{ahead} {order} {behind} by {unfair[ahead] - unfair[behind]:.2f} points; "
+                        f"{fair_says(ahead, behind)}")
+        print(f"   {contrast[-1]}")
 
 # %% [markdown]
 # One rate for all measures how well that rate suits each optimizer, not how
 # good each optimizer is: Adam's steps hardly depend on the gradient's scale
-# (lesson 04), so a rate that is too small for SGD can suit Adam. The fair
-# race gives each its own best rate and asks how much of the remaining gap
-# survives many seeds.
+# (lesson 04), so a rate that is too small for SGD can suit Adam. One seed
+# adds its luck. The fair race gives each its own best rate and asks how much
+# of the gap survives many seeds.
 
 # %% [markdown]
 # ## Does the batched training train each run as `train` would?
@@ -702,10 +779,15 @@ print(f"-> the fair race's means rank {' > '.join(fair_ranking)}, first to last 
 # network at a time with `train` and the optimizer's own class, and compares
 # their test accuracies and weights with the batched runs. As in lesson 01,
 # the weights may differ by float32 rounding: the batched products add the
-# same numbers in another order.
+# same numbers in another order. Each step starts from the last one's weights,
+# so a rounding difference is carried on, and over many steps at a large
+# rate it can grow (training then behaves like a chaotic system, where two
+# nearby starts drift apart): the weights may then differ by much more, and
+# an accuracy with them. The check says which it saw.
 
 # %%
 CHECKED_SEEDS = 10
+ROUNDING = 1e-4  # weights of about 0.01 to 1 differ by 1e-8 to 1e-7 after one rounding; 1e-4 leaves room for many
 
 
 def check_one_optimizer(job_index, name, lr):
@@ -719,8 +801,9 @@ def check_one_optimizer(job_index, name, lr):
         run = job_index * TEST_SEEDS + k
         for key, value in alone.named_parameters():
             largest = max(largest, (value.detach() - test_weights[key][run]).abs().max().item())
+    apart = "float32 rounding" if largest <= ROUNDING else "far more than rounding: the runs drifted apart"
     print(f"{name:>8}: {len(seeds)} seeds trained alone: {'the same' if same else 'DIFFERENT'} test accuracies; "
-          f"weights apart by at most {largest:.3g}")
+          f"weights apart by at most {largest:.3g}: {apart}")
     return {"optimizer": name, "seeds": len(seeds), "same_accuracies": same, "largest_weight_difference": largest}
 
 

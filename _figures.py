@@ -490,7 +490,7 @@ def noise_pictures(noise_rows, n_train, sigma2, mean_squares, floor_rows, path):
     return _cli.save_figure(figure, path)
 
 
-def race_pictures(grids, tuning, chosen, race, path):
+def race_pictures(grids, widened, tuning, chosen, race, path):
     """Left: each optimizer's mean validation accuracy against the learning rate, with its 95% band and a star at
     the chosen rate. Right: each optimizer's test accuracy, one dot per seed, with its mean and 95% interval."""
     figure = new_figure(figsize=(10, 4.6))
@@ -501,10 +501,13 @@ def race_pictures(grids, tuning, chosen, race, path):
         low, high = (np.clip([tuning[(name, lr)][1][end] for lr in rates], 0, 100) for end in (0, 1))
         left.fill_between(rates, low, high, color=colour, alpha=0.25, lw=0)  # accuracies lie in 0..100%
         left.plot(rates, means, "o-", color=colour, markersize=3, label=name)
+        added = [lr for lr in rates if lr in widened[name]]  # the rates the grid grew to: hollow
+        left.plot(added, [tuning[(name, lr)][0] for lr in added], "o", color=colour, markerfacecolor="white",
+                  markersize=6, zorder=3)
         left.plot(chosen[name], tuning[(name, chosen[name])][0], "*", color=colour, markersize=14,
-                  markeredgecolor="black", markeredgewidth=0.6, zorder=4)
+                  markeredgecolor="black", markeredgewidth=0.6, zorder=4, clip_on=False)
     runs = len(next(iter(tuning.values()))[2])
-    left.set(xscale="log", ylim=(0, 100), xlabel="learning rate", ylabel="validation accuracy (%)",
+    left.set(xscale="log", ylim=(0, 102), xlabel="learning rate", ylabel="validation accuracy (%)",
              title=f"Tuning: mean of {runs} seeds, 95% band; ★ chosen")
     label_decades(left.xaxis)
     for position, (name, result) in enumerate(race.items()):
@@ -513,7 +516,7 @@ def race_pictures(grids, tuning, chosen, race, path):
         right.scatter(position + offsets, scores, s=10, color=RACE_COLOURS[name], lw=0, alpha=0.7)
         low, high = result["interval"]
         right.errorbar(position + 0.38, result["mean"], yerr=[[result["mean"] - low], [high - result["mean"]]],
-                       fmt="_", color="black", markersize=12, capsize=4)
+                       fmt="_", color="black", markersize=12, capsize=4)  # the interval, cut to 0..100% already
     right.set_xticks(range(len(race)), [f"{name}\nlr {result['lr']:.3g}" for name, result in race.items()])
     right.set(xlim=(-0.5, len(race) - 0.3), ylabel="test accuracy (%)",
               title=f"Test: one dot per seed ({len(scores)}); mean, 95% interval")

@@ -523,9 +523,9 @@ def report05(settings):
             "part3": {**s["part3"], "final_loss": s["part3_losses"][-1] if math.isfinite(s["part3_losses"][-1]) else None},
             "race": {"settings": {"steps": s["STEPS"], "batch_size": s["BATCH_SIZE"], "momentum": s["MOMENTUM"]},
                      "tuning": tuning, "widened": s["widened"], "chosen_lr": s["chosen"],
-                     "test": {name: run for name, run in s["race"].items()}, "pairs": s["pairs"],
+                     "test": {name: run for name, run in s["race"].items()}, "pairs": s["pairs"], "gaps": s["gaps"],
                      "unfair": {"lr": s["COMMON_LR"], "seed": s["SEED"], "test_accuracy": s["unfair"],
-                                "ranking": s["unfair_ranking"]},
+                                "ranking": s["unfair_ranking"], "contrast": s["contrast"]},
                      "fair_ranking": s["fair_ranking"], "checks": s["checks"]},
             "outputs": [str(s["OUT_DIR"] / name) for name in pictures]}
 

@@ -61,12 +61,13 @@ def train_alone(seed, optimizer_class, lr, steps, images, labels, batch_size=32,
     return network, losses
 
 
-def t_interval(values):
-    """scipy's 95% t interval of the mean (a point where all values are equal)."""
+def t_interval(values, bounds=(0, 100)):
+    """scipy's 95% t interval of the mean (a point where all values are equal), cut to `bounds`."""
     mean = np.mean(values)
     if np.ptp(values) == 0:
         return [mean, mean]
-    return list(stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values)))
+    low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=stats.sem(values))
+    return [max(bounds[0], low), min(bounds[1], high)]
 
 
 def accuracy(network, images, labels):
@@ -202,7 +203,8 @@ def test_each_floor_comparison_says_what_the_steps_say(lesson):
     rows = sorted(report["noise_floor"]["rows"], key=lambda row: row["lr"])
     for small, large in zip(rows, rows[1:]):
         late, early = (math.inf if r["steps_to_twice_floor"] is None else r["steps_to_twice_floor"] for r in (small, large))
-        when = "reached later" if late > early else "reached at the same step" if late == early else "reached sooner"
+        when = "reached later" if late > early else "reached sooner" if late < early else "reached at the same step"
+        when = f"neither reached within 500 steps" if late == early == math.inf else when
         assert (f"-> lr {small['lr']:g} against {large['lr']:g}: a floor {large['floor'] / small['floor']:.3g} "
                 f"times lower, {when}") in printed
 
@@ -291,12 +293,18 @@ def check_pairs(report):
         differences = np.subtract(test[first]["test_accuracies"], test[second]["test_accuracies"])
         mean = differences.mean()
         assert pair["mean_difference"] == pytest.approx(mean, abs=1e-9)
-        assert pair["interval"] == pytest.approx(t_interval(differences), abs=1e-9)
+        assert pair["interval"] == pytest.approx(t_interval(differences, (-100, 100)), abs=1e-9)
+        first_runs, second_runs = test[first]["test_accuracies"], test[second]["test_accuracies"]
+        unpaired = stats.ttest_ind(first_runs, second_runs).confidence_interval(0.95)  # equal variances, n - 1 each
+        if np.ptp(first_runs) + np.ptp(second_runs) > 0:
+            assert pair["unpaired_half_width"] == pytest.approx((unpaired.high - unpaired.low) / 2, rel=1e-9)
         wins = int((differences > 0).sum())
         assert (pair["wins"], pair["losses"]) == (wins, int((differences < 0).sum()))
         assert pair["wins_share_95ci"] == pytest.approx(wilson_by_bisection(wins, len(differences)), abs=1e-6)
         low, high = pair["interval"]
-        if low > 0 or high < 0:
+        if not differences.any():
+            assert pair["verdict"] == "the same accuracy on every seed"
+        elif low > 0 or high < 0:
             better, worse = (first, second) if mean > 0 else (second, first)
             assert pair["verdict"] == f"{better} beats {worse} by {abs(mean):.2f} points"
         else:
@@ -321,7 +329,51 @@ def test_the_unfair_race_is_one_seed_at_one_rate(lesson):
     assert unfair["ranking"] == sorted(OPTIMIZERS, key=lambda name: -unfair["test_accuracy"][name])
     fair = sorted(OPTIMIZERS, key=lambda name: -report["race"]["test"][name]["mean"])
     assert report["race"]["fair_ranking"] == fair
-    assert f"the two rankings {'agree' if fair == unfair['ranking'] else 'differ'}" in printed
+    check_contrast(report)
+    assert all(f"   {line}" in printed.splitlines() for line in unfair["contrast"])
+
+
+def check_contrast(report):
+    """Each pair of the unfair race, in its order, beside the fair race's verdict on that pair."""
+    unfair, verdicts = report["race"]["unfair"], {frozenset(p["pair"]): p["verdict"] for p in report["race"]["pairs"]}
+    lines = iter(unfair["contrast"])
+    for ahead, behind in itertools.combinations(unfair["ranking"], 2):
+        scores = unfair["test_accuracy"]
+        assert scores[ahead] >= scores[behind]
+        verdict = verdicts[frozenset((ahead, behind))]
+        said = (f"the fair race agrees: {verdict}" if verdict.startswith(f"{ahead} beats") else
+                f"the fair race reverses it: {verdict}" if verdict.startswith(f"{behind} beats") else
+                f"the fair race finds {verdict.split(':')[0]}")
+        order = "ties with" if scores[ahead] == scores[behind] else "ahead of"
+        assert next(lines) == f"{ahead} {order} {behind} by {scores[ahead] - scores[behind]:.2f} points; {said}"
+
+
+def check_gaps(report, out):
+    """The protocol's shortfalls, worked out from the runs the report holds."""
+    race, expected = report["race"], []
+    first = {name: [p["lr"] for p in points if p["lr"] not in race["widened"][name]]
+             for name, points in race["tuning"].items()}  # the grid before it grew
+    rates = next(iter(first.values()))
+    decades = math.log10(rates[-1] / rates[0])
+    if len(rates) < 7 or decades < 3 - 1e-9:
+        expected.append(f"a grid of {len(rates)} rates over {decades:.3g} decades (the protocol: at least 7 over 3)")
+    at_an_end = [name for name, points in race["tuning"].items()
+                 if race["chosen_lr"][name] in (points[0]["lr"], points[-1]["lr"])]
+    if at_an_end:
+        expected.append(f"a best rate at an end of its grid ({', '.join(at_an_end)})")
+    tune, test = len(race["tuning"]["SGD"][0]["val_accuracies"]), len(race["test"]["SGD"]["test_accuracies"])
+    if tune < 10 or test < 50:
+        expected.append(f"{tune} tuning and {test} test seeds (the protocol: at least 10 and 50)")
+    assert race["gaps"] == expected
+    said = ("-> this race kept the whole protocol: its verdicts are those of this network, data and budget"
+            if not expected else f"-> caution: this race falls short of the protocol: {'; '.join(expected)}")
+    assert said in out.splitlines()
+
+
+def test_the_protocol_is_checked_and_each_shortfall_named(lesson):
+    _, printed, report = lesson
+    assert len(report["race"]["gaps"]) >= 2  # 5 rates; 3 and 12 seeds
+    check_gaps(report, printed)
 
 
 # --- settings --------------------------------------------------------------------------------------
@@ -375,6 +427,8 @@ def unfair_race_agrees(report):
 def race_verdicts_agree(report, out):
     """What test_settings_space_race_verdicts checks of one run."""
     check_pairs(report)
+    check_contrast(report)
+    check_gaps(report, out)
     unfair_race_agrees(report)
     for name, points in report["race"]["tuning"].items():
         best = max(points, key=lambda point: (point["val_mean"], -point["lr"]))
