@@ -475,7 +475,10 @@ if len(grid) < 7 or decades < 3:
 # own, so one optimizer over stacked weights is one optimizer per network.
 # Each learning rate gets its own *param group*, a set of weights with
 # settings of their own. Step by step, every run takes its own seed's next
-# minibatch.
+# minibatch. The cross-entropy is written out: -log of the right class's
+# softmax probability is the log of the sum of exp(logits), less the right
+# class's logit. It is what `F.cross_entropy` computes, in fewer steps for
+# hundreds of tiny batches (so its last bits may differ).
 
 # %%
 logits_of_all = vmap(lambda weights, inputs: functional_call(template, weights, (inputs,)))
@@ -493,11 +496,12 @@ def train_many(jobs, seeds):
     for step in range(STEPS):
         rows = torch.stack([next(stream) for stream in streams]).repeat(len(jobs), 1)  # (runs, batch)
         weights = {name: torch.cat([stack[name] for stack in stacks]) for name in stacks[0]}
-        logits = logits_of_all(weights, train_images[rows])
-        losses = F.cross_entropy(logits.flatten(0, 1), train_labels[rows].flatten(), reduction="none")
+        logits = logits_of_all(weights, train_images[rows])  # (runs, batch, 10)
+        right = logits.gather(2, train_labels[rows].unsqueeze(2)).squeeze(2)  # each sample's right-class logit
+        losses = (logits.logsumexp(dim=2) - right).mean(dim=1)  # each run's cross-entropy, its minibatch's mean
         for optimizer in optimizers:
             optimizer.zero_grad()
-        losses.view(len(rows), -1).mean(dim=1).sum().backward()  # each run's gradient is its own loss's
+        losses.sum().backward()  # no run's loss depends on another's weights: each gets its own gradient
         for optimizer in optimizers:
             optimizer.step()
         _cli.show_progress(f"training {len(rows)} networks: step {step + 1} of {STEPS}")
