@@ -243,12 +243,14 @@ END_TO_END_RUNS = {
     "stage2": ("02_gd_parabola_anim.py", ["--json"]),
     "stage3": ("03_custom_optimizer.py", ["--json"]),
     "stage4": ("04_adam_by_hand.py", ["--json"]),
+    "stage5": ("05_minibatch_race.py", ["--json"]),
     "stage1_bad_lr": ("01_pattern_classifier.py", ["--lr", "-1"]),
     "stage1_diverges": ("01_pattern_classifier.py", ["--lr", "1e37", "--sweep", "0", "--no-plots"]),
     "stage2_reader_gone": ("02_gd_parabola_anim.py", ["--steps", "5"]),
 }
 IN_THIS_PROCESS = ("stage2", "stage4")
-LESSONS = ("01_pattern_classifier", "02_gd_parabola_anim", "03_custom_optimizer", "04_adam_by_hand")
+LESSONS = ("01_pattern_classifier", "02_gd_parabola_anim", "03_custom_optimizer", "04_adam_by_hand",
+           "05_minibatch_race")
 # Cells a test appends to a notebook: a bad setting shows one line, not a traceback (a cell that starts
 # with "# raises" may fail: the cells after it run all the same); inside the kernel, a script reads no
 # flags from the kernel's own command line, and `%run SCRIPT --flags` reads its flags.
@@ -403,13 +405,18 @@ class Background:
 
 BACKGROUND = Background()
 WORK_DIR = Path(tempfile.gettempdir()) / f"lessons-{os.getpid()}"
-LONGEST_FIRST = [*LESSONS, "stage3", "stage1", "stage4", "stage2", "stage2_reader_gone",
-                 "stage1_bad_lr", "stage1_diverges"]
+# The lesson runs of test modules' BATCHes (run_lesson, as their tests did them in this process), done in
+# one fresh Python by tests/lesson_batch.py while this process runs the other tests: {fixture: module}.
+# It does the modules whose fixture (defined in the module) a collected test asks for.
+BATCHES = {"try_this_runs": "test_readme", "picture_text_runs": "test_picture_texts"}
+LONGEST_FIRST = ["lesson_batch", *LESSONS, "stage5", "stage3", "stage1", "stage4", "stage2",
+                 "stage2_reader_gone", "stage1_bad_lr", "stage1_diverges"]
 
 
 def pytest_collection_modifyitems(items):
     """The tests that wait for a background run go last, giving the runs time to finish meanwhile."""
-    items.sort(key=lambda item: not {"end_to_end", "notebook_runs"}.isdisjoint(getattr(item, "fixturenames", ())))
+    items.sort(key=lambda item: not {"end_to_end", "notebook_runs", *BATCHES}.isdisjoint(
+        getattr(item, "fixturenames", ())))
 
 
 def pytest_collection_finish(session):
@@ -427,6 +434,8 @@ def pytest_collection_finish(session):
         jobs |= {lesson: BackgroundNotebook(lesson, WORK_DIR / lesson, {
             name: settings for name, (edited, settings) in EDITED_SETTINGS.items() if edited == lesson})
             for lesson in LESSONS}
+    if batched := [module for name, module in BATCHES.items() if name in needed]:
+        jobs["lesson_batch"] = BackgroundRun("tests/lesson_batch.py", batched, WORK_DIR / "lesson_batch")
     if jobs:
         BACKGROUND.start({name: jobs[name] for name in LONGEST_FIRST if name in jobs})
 

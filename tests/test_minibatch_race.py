@@ -237,9 +237,9 @@ def test_the_race_scores_what_runs_trained_alone_score(lesson, name):
         network, _ = train_alone(seed, optimizer_class, run["lr"], 30, defined.train_images, defined.train_labels,
                                  **options)
         assert run["test_accuracies"][k] == accuracy(network, defined.test_images, defined.test_labels)
-    assert {"optimizer": name, "seeds": 10, "same_accuracies": True} == {
-        key: value for key, value in report["race"]["checks"][list(OPTIMIZERS).index(name)].items()
-        if key != "largest_weight_difference"}
+    check = report["race"]["checks"][list(OPTIMIZERS).index(name)]
+    assert (check["optimizer"], check["seeds"], check["same_accuracies"]) == (name, 10, True)
+    assert 0 <= check["largest_weight_difference"] < 1e-4  # each alone run beside its own batched run
 
 
 def test_paired_seeds_start_every_optimizer_alike_and_feed_it_alike(lesson):
@@ -383,11 +383,36 @@ def test_the_protocol_is_checked_and_each_shortfall_named(lesson):
     (["--batch-size", "1078"], "argument --batch-size: must be a whole number from 1 to 1077, got '1078'"),
     (["--floor-rates", "0.5,1"], "argument --floor-rates: each value: must be a finite number from 0.0001 to 0.99"),
     (["--test-seeds", "1"], "argument --test-seeds: must be a whole number from 2 to 1000, got '1'"),
+    (["--grid", "0.1,0.1"], "argument --grid: the first rate must be below the second, got 0.1,0.1"),
 ])
 def test_a_bad_setting_is_one_line_naming_what_is_allowed(flags, message):
     status, out, err = run_in_terminal(LESSON, flags)
     assert status == 2 and out == ""
     assert err.splitlines()[-1].startswith(f"{LESSON}: error: {message}")
+
+
+QUICKEST = ["--steps", "3", "--draws", "10", "--tune-seeds", "2", "--test-seeds", "10", "--floor-rates", "0.5",
+            "--no-plots", "--json"]
+
+
+def test_a_grid_grows_downward_from_its_low_end():
+    """At 1 and 10 most runs blow up or stall: the lower end scores best, and the grid grows below it, a
+    factor of 10 at a time, until a better rate lies inside."""
+    report = last_json_line(run_lesson(LESSON, ["--grid", "1,10", "--grid-points", "2", *QUICKEST])[1])
+    downward = {name: added for name, added in report["race"]["widened"].items() if added}
+    assert "SGD" in downward  # SGD at least: after 3 steps at 10 its runs have blown up
+    for name, added in downward.items():
+        assert added == pytest.approx([1 / 10**k for k in range(1, len(added) + 1)]), name
+        rates = [point["lr"] for point in report["race"]["tuning"][name]]
+        assert rates[0] < report["race"]["chosen_lr"][name] < rates[-1]
+
+
+def test_a_grid_grows_by_twelve_rates_at_most():
+    """Rates 0.01% apart give equal means: the grid grows 12 steps down, then stops and says so."""
+    printed = run_lesson(LESSON, ["--grid", "0.001,0.0010001", "--grid-points", "2", *QUICKEST])[1]
+    report = last_json_line(printed)
+    assert all(len(added) == 12 for added in report["race"]["widened"].values())
+    assert printed.count("a grid grows by 12 at most") == 3
 
 
 def test_a_best_rate_at_the_grids_limit_is_said_to_be_at_an_end():

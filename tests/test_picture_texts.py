@@ -1,13 +1,15 @@
 """Every text a picture draws can be read: no two texts overlap, and none is cut off at the picture's edge.
 
-Each lesson runs here in this process with its pictures on. Every PNG that `_cli.save_figure` writes is
-checked with the boxes of the texts its save drew, and every GIF frame that `_gif.FrameRecorder` records
-with the boxes of the figure's texts (drawn once, as the background) and of the captions Pillow writes on
-the frame. A box is the one matplotlib or Pillow lays the text out in, in the saved picture's pixels
-(origin at the top left).
+Each lesson runs with its pictures on, by run_lesson as in a test, all of them together in a Python of
+their own in the background (BATCH, tests/lesson_batch.py), which reports what it finds. Every PNG that
+`_cli.save_figure` writes is checked with the boxes of the texts its save drew, and every GIF frame that
+`_gif.FrameRecorder` records with the boxes of the figure's texts (drawn once, as the background) and of
+the captions Pillow writes on the frame. A box is the one matplotlib or Pillow lays the text out in, in the
+saved picture's pixels (origin at the top left).
 """
 
 import contextlib
+import functools
 import inspect
 import itertools
 import re
@@ -21,7 +23,8 @@ from PIL import Image, ImageDraw
 import _cli
 import _gif
 import common
-from conftest import run_lesson
+from conftest import BACKGROUND, run_lesson
+from lesson_batch import Outcomes
 
 TOLERANCE = 1  # pixels: two boxes may touch, or share a pixel's anti-aliased edge
 
@@ -274,7 +277,7 @@ SETTINGS = {
     "01_shuffled": ("01_pattern_classifier.py", ["--order", "shuffled", "--epochs", "3", "--sweep", "3"]),
     "02_defaults": ("02_gd_parabola_anim.py", ["--frames", "6"]),
     "02_reaches_zero": ("02_gd_parabola_anim.py", ["--lr", "0.6", "--steps", "100", "--frames", "4",
-                                                   "--compare", "none"]),
+                                                   "--compare", "0.1,0.4"]),  # as README's "try this" would draw
     "02_far_start_diverges_six_rates": ("02_gd_parabola_anim.py", ["--x0=-1e6", "--lr", "1.05", "--steps", "300",
                                                                    "--compare", "0.01,0.1,0.5,0.9,1.0,1.05",
                                                                    "--frames", "4"]),
@@ -286,13 +289,32 @@ SETTINGS = {
                                                           "--frames", "4"]),
     "04_three_steps_from_the_floor": ("04_adam_by_hand.py", ["--steps", "3", "--start=0,1", "--epochs", "1",
                                                              "--frames", "4"]),
+    "05_defaults": ("05_minibatch_race.py", ["--draws", "20", "--tune-seeds", "2", "--test-seeds", "10"]),
+    "05_six_floors_wide_grid": ("05_minibatch_race.py", ["--steps", "20", "--draws", "20", "--tune-seeds", "2",
+                                                         "--test-seeds", "100", "--grid", "1e-6,10", "--grid-points",
+                                                         "15", "--floor-rates", "0.99,0.5,0.1,0.01,0.001,0.0001"]),
 }
 
 
+def problems_at(name, out_dir):
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return lesson_problems(monkeypatch, out_dir, *SETTINGS[name])
+
+
+# Run by tests/lesson_batch.py in a Python of its own, in the background, while this process tests on.
+BATCH = {name: functools.partial(problems_at, name) for name in SETTINGS}
+
+
+@pytest.fixture(scope="session")
+def picture_text_runs():
+    """What BATCH's runs gave, done in the background (conftest.BATCHES)."""
+    return Outcomes(BACKGROUND.jobs["lesson_batch"], "test_picture_texts")
+
+
 @pytest.mark.parametrize("name", SETTINGS)
-def test_every_text_of_every_picture_can_be_read(name, monkeypatch, tmp_path):
+def test_every_text_of_every_picture_can_be_read(name, picture_text_runs):
     filename, args = SETTINGS[name]
-    found = lesson_problems(monkeypatch, tmp_path, filename, args)
+    found = picture_text_runs[name]
     assert found, f"{filename} {' '.join(args)} drew no picture"
     unreadable = [f"{picture}: {problem}" for picture, problems in found.items() for problem in problems]
     assert not unreadable, "\n".join(unreadable)
