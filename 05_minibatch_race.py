@@ -36,7 +36,7 @@
 SEED = 0  # seeds everything: the data split, the initial weights, the minibatch orders, the noise
 BATCH_SIZE = 32  # samples per minibatch, from 1 to the whole training set (1077)
 STEPS = 200  # the step budget: minibatch steps per training run, the same for every optimizer
-DRAWS = 1000  # part 1: minibatches drawn for each batch size
+DRAWS = 500  # part 1: minibatches drawn for each batch size
 LR = 0.1  # part 3's SGD learning rate
 GRID = (1e-4, 1.0)  # part 4: the ends of the learning-rate grid that every optimizer is tuned on
 GRID_POINTS = 9  # part 4: learning rates in the grid, log-spaced: 9 from 1e-4 to 1 lie half a decade apart
@@ -184,7 +184,7 @@ print(f"full gradient: length {full_gradient.norm():.4g}; the mean of the {n_tra
 print(f"sigma² = {sigma2:.4g}: the mean squared distance of one sample's gradient from the full gradient")
 
 # %% [markdown]
-# For each batch size, draw DRAWS batches (1000 by default), compute each
+# For each batch size, draw DRAWS batches (500 by default), compute each
 # batch's gradient, and measure its mean squared distance from the full
 # gradient. Being a mean over many draws, the measurement has its own
 # uncertainty: its 95% interval is ±1.96 standard errors. The last column
@@ -547,14 +547,13 @@ def wilson_interval(successes, runs, z=1.96):
 # scored on the validation set.
 
 # %%
-def tune(names, rates):
-    """Mean validation accuracy and its interval for each (optimizer, rate), from TUNE_SEEDS runs each."""
-    jobs = [(name, lr) for name in names for lr in rates]
+def tune(jobs):
+    """Mean validation accuracy and its interval for each (optimizer, rate) of `jobs`, from TUNE_SEEDS runs each."""
     scores = accuracies(train_many(jobs, tune_seeds), val_images, val_labels).view(len(jobs), -1).tolist()
     return {job: (*mean_interval(runs), runs) for job, runs in zip(jobs, scores)}
 
 
-tuning = tune(list(OPTIMIZERS), grid)
+tuning = tune([(name, lr) for name in OPTIMIZERS for lr in grid])
 grids = {name: list(grid) for name in OPTIMIZERS}
 
 # %% [markdown]
@@ -562,6 +561,8 @@ grids = {name: list(grid) for name in OPTIMIZERS}
 # grid grows there by one step of the same ratio, and the new rate is tuned
 # too, until the best lies inside, the grid reaches LR_LIMITS, or it has grown
 # by MAX_ADDED rates. Among equal means, the lowest rate counts as the best.
+# The optimizers' grids grow side by side: each round trains every new rate
+# at once.
 
 # %%
 MAX_ADDED = 12
@@ -571,33 +572,39 @@ def best_rate(name):
     return max(grids[name], key=lambda lr: tuning[(name, lr)][0])
 
 
-def widen(name, ratio):
-    """Grow `name`'s grid past the end where its best rate lies, until the best lies inside; return the rates added."""
-    added = []
-    while len(added) < MAX_ADDED:
-        rates, best = grids[name], best_rate(name)
-        # (1 ± 1e-9): a grid that steps onto a limit, as 1 * 10 onto 10, reaches it up to rounding
-        if best == rates[-1] and rates[-1] * ratio <= LR_LIMITS[1] * (1 + 1e-9):
-            new = rates[-1] * ratio
-        elif best == rates[0] and rates[0] / ratio >= LR_LIMITS[0] * (1 - 1e-9):
-            new = rates[0] / ratio
-        else:
+def next_rate(name, ratio):
+    """The rate past the end of `name`'s grid where its best lies, or None: inside, or no room to grow."""
+    rates, best = grids[name], best_rate(name)
+    # (1 ± 1e-9): a grid that steps onto a limit, as 1 * 10 onto 10, reaches it up to rounding
+    if best == rates[-1] and rates[-1] * ratio <= LR_LIMITS[1] * (1 + 1e-9):
+        return rates[-1] * ratio
+    if best == rates[0] and rates[0] / ratio >= LR_LIMITS[0] * (1 - 1e-9):
+        return rates[0] / ratio
+    return None
+
+
+def widen(ratio):
+    """Grow each grid past the end where its best rate lies, until the best lies inside; return the rates added."""
+    added = {name: [] for name in OPTIMIZERS}
+    while True:
+        jobs = [(name, next_rate(name, ratio)) for name in OPTIMIZERS if len(added[name]) < MAX_ADDED]
+        jobs = [(name, lr) for name, lr in jobs if lr is not None]
+        if not jobs:
             return added
-        tuning.update(tune([name], [new]))
-        grids[name] = sorted(rates + [new])
-        added.append(new)
-    return added
+        tuning.update(tune(jobs))  # every optimizer's new rate, trained at once
+        for name, lr in jobs:
+            grids[name] = sorted(grids[name] + [lr])
+            added[name].append(lr)
 
 
 # %% [markdown]
-# Each optimizer in turn: grow its grid where needed, then print its best
-# rate, that rate's mean validation accuracy, and whether it lies inside.
+# Grow the grids where needed, then print each optimizer's best rate, that
+# rate's mean validation accuracy, and whether it lies inside its grid.
 
 # %%
-ratio = grid[1] / grid[0]  # the grid's step: the same ratio between neighbours
-chosen, widened = {}, {}
+widened = widen(grid[1] / grid[0])  # the grid's step: the same ratio between neighbours
+chosen = {}
 for name in OPTIMIZERS:
-    widened[name] = widen(name, ratio)
     chosen[name] = best_rate(name)
     mean, (low, high), _ = tuning[(name, chosen[name])]
     inside = chosen[name] not in (grids[name][0], grids[name][-1])
@@ -779,7 +786,7 @@ for i, ahead in enumerate(unfair_ranking):
 # %% [markdown]
 # ## Does the batched training train each run as `train` would?
 #
-# The check trains the first 10 test seeds of each optimizer again, one
+# The check trains the first 3 test seeds of each optimizer again, one
 # network at a time with `train` and the optimizer's own class, and compares
 # their test accuracies and weights with the batched runs. As in lesson 01,
 # the weights may differ by float32 rounding: the batched products add the
@@ -790,7 +797,7 @@ for i, ahead in enumerate(unfair_ranking):
 # an accuracy with them. The check says which it saw.
 
 # %%
-CHECKED_SEEDS = 10
+CHECKED_SEEDS = 3  # tests/test_minibatch_race.py checks 10 of each optimizer, on shorter runs
 ROUNDING = 1e-4  # weights of about 0.01 to 1 differ by 1e-8 to 1e-7 after one rounding; 1e-4 leaves room for many
 
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.notebook
 
 # The README commands each notebook stands for, as END_TO_END_RUNS names them, and the pictures they draw.
 SCRIPT_RUNS = {"01_pattern_classifier": "stage1", "02_gd_parabola_anim": "stage2", "03_custom_optimizer": "stage3",
-               "04_adam_by_hand": "stage4", "05_minibatch_race": "stage5"}
+               "04_adam_by_hand": "stage4", "05_minibatch_race": "stage5_short"}  # 05: NOTEBOOK_SETTINGS
 PICTURES = {"01_pattern_classifier": ["01_loss.png", "01_filters.png", "01_sweep.png"],
             "02_gd_parabola_anim": ["02_gd_parabola.gif", "02_learning_rates.gif"],
             "03_custom_optimizer": ["03_parabola.png", "03_local_minima.gif"],
