@@ -237,7 +237,7 @@ class OneThreadsStream(io.TextIOBase):
 # The commands README.md runs in order (each with --json), a bad flag typed in a terminal, a run that
 # diverges, and a short run piped into a reader that has gone. 01, 02 and 03 run in a fresh Python, as a
 # learner starts them from a terminal; every lesson runs in a fresh kernel as a notebook (BackgroundNotebook).
-# The README runs of 02 and 04 run in this process, sparing two cores two imports of torch.
+# The README runs of 02, 04 and 05 run in this process, sparing two cores three imports of torch.
 END_TO_END_RUNS = {
     "stage1": ("01_pattern_classifier.py", ["--json"]),
     "stage2": ("02_gd_parabola_anim.py", ["--json"]),
@@ -252,7 +252,7 @@ END_TO_END_RUNS = {
     "stage1_diverges": ("01_pattern_classifier.py", ["--lr", "1e37", "--sweep", "0", "--no-plots"]),
     "stage2_reader_gone": ("02_gd_parabola_anim.py", ["--steps", "5"]),
 }
-IN_THIS_PROCESS = ("stage2", "stage4", "stage5_short")
+IN_THIS_PROCESS = ("stage2", "stage4", "stage5", "stage5_short")
 LESSONS = ("01_pattern_classifier", "02_gd_parabola_anim", "03_custom_optimizer", "04_adam_by_hand",
            "05_minibatch_race")
 # Cells a test appends to a notebook: a bad setting shows one line, not a traceback (a cell that starts
