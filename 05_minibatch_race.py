@@ -475,13 +475,16 @@ if len(grid) < 7 or decades < 3:
 # own, so one optimizer over stacked weights is one optimizer per network.
 # Each learning rate gets its own *param group*, a set of weights with
 # settings of their own. Step by step, every run takes its own seed's next
-# minibatch. The cross-entropy is written out: -log of the right class's
+# minibatch: two `vmap`s, the inner one over the seeds (each its own weights
+# and minibatch), the outer over the jobs (each its own weights, and
+# `in_dims=(0, None)`: the same minibatches for all). The cross-entropy is written out: -log of the right class's
 # softmax probability is the log of the sum of exp(logits), less the right
 # class's logit. It is what `F.cross_entropy` computes, in fewer steps for
 # hundreds of tiny batches (so its last bits may differ).
 
 # %%
-logits_of_all = vmap(lambda weights, inputs: functional_call(template, weights, (inputs,)))
+logits_of_all = vmap(lambda weights, inputs: functional_call(template, weights, (inputs,)))  # run by run
+logits_of_jobs = vmap(logits_of_all, in_dims=(0, None))  # job by job, every job on the same inputs
 
 
 def train_many(jobs, seeds):
@@ -494,17 +497,18 @@ def train_many(jobs, seeds):
                   for name in OPTIMIZERS if any(job_name == name for job_name, _ in jobs)]
     streams = [minibatches(seed) for seed in seeds]
     for step in range(STEPS):
-        rows = torch.stack([next(stream) for stream in streams]).repeat(len(jobs), 1)  # (runs, batch)
-        weights = {name: torch.cat([stack[name] for stack in stacks]) for name in stacks[0]}
-        logits = logits_of_all(weights, train_images[rows])  # (runs, batch, 10)
-        right = logits.gather(2, train_labels[rows].unsqueeze(2)).squeeze(2)  # each sample's right-class logit
-        losses = (logits.logsumexp(dim=2) - right).mean(dim=1)  # each run's cross-entropy, its minibatch's mean
+        rows = torch.stack([next(stream) for stream in streams])  # (seeds, batch): each seed's next minibatch
+        weights = {name: torch.stack([stack[name] for stack in stacks]) for name in stacks[0]}  # (jobs, seeds, ...)
+        logits = logits_of_jobs(weights, train_images[rows])  # (jobs, seeds, batch, 10)
+        targets = train_labels[rows].expand(len(jobs), *rows.shape)
+        right = logits.gather(3, targets.unsqueeze(3)).squeeze(3)  # each sample's right-class logit
+        losses = (logits.logsumexp(dim=3) - right).mean(dim=2)  # each run's cross-entropy, its minibatch's mean
         for optimizer in optimizers:
             optimizer.zero_grad()
         losses.sum().backward()  # no run's loss depends on another's weights: each gets its own gradient
         for optimizer in optimizers:
             optimizer.step()
-        _cli.show_progress(f"training {len(rows)} networks: step {step + 1} of {STEPS}")
+        _cli.show_progress(f"training {losses.numel()} networks: step {step + 1} of {STEPS}")
     _cli.end_progress()
     return {name: torch.cat([stack[name] for stack in stacks]).detach() for name in stacks[0]}
 

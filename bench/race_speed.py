@@ -10,12 +10,14 @@
 """
 
 import statistics
+import sys
 import time
 
 import numpy as np
 
-from timing import PYTHON, compare, repeats_from_argv, run_lesson_quietly, script, verdict
+from timing import PYTHON, REPO_DIR, compare, repeats_from_argv, run_lesson_quietly, script, verdict
 
+sys.path.insert(0, str(REPO_DIR))  # the lesson imports its helpers (_flags, _cli) from there
 OUT = ("--quiet", "--out-dir", "/tmp/bench_outputs")
 FLOOR = [PYTHON, "-c", "import torch, matplotlib.pyplot, sklearn.model_selection, scipy.stats"]
 SEEDS, STEPS = range(10), 200
