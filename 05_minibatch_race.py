@@ -486,7 +486,12 @@ if len(grid) < 7 or decades < 3:
 logits_of_all = vmap(lambda weights, inputs: functional_call(template, weights, (inputs,)))  # run by run
 logits_of_jobs = vmap(logits_of_all, in_dims=(0, None))  # job by job, every job on the same inputs
 
+# %% [markdown]
+# `train_many` builds each seed's network once, gives every job its own copy
+# of the stack, and one optimizer per kind with a param group per rate; then
+# each step is the loop of `train`, for all the runs at once.
 
+# %%
 def train_many(jobs, seeds):
     """Train one network per (optimizer, lr) of `jobs` and per seed, all at once.
     Returns their weights, each stacked as (jobs x seeds, ...), job by job."""
