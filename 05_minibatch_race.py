@@ -325,7 +325,7 @@ for row in floor_rows:
 def compare_floors(rows):
     inside = sum(row["interval"][0] <= row["expected_last"] <= row["interval"][1] for row in rows)
     print(f"-> the formula lies inside {inside} of {len(rows)} intervals")
-    by_rate = sorted({row["lr"]: row for row in rows}.values(), key=lambda row: row["lr"])  # each rate once
+    by_rate = sorted(rows, key=lambda row: row["lr"])
     for small, large in zip(by_rate, by_rate[1:]):
         late, early = (row["steps_to_twice_floor"] for row in (small, large))
         late, early = (math.inf if n is None else n for n in (late, early))
@@ -360,8 +360,8 @@ if PLOTS:
 
 # %% [markdown]
 # **What to look at:** on the left, each dot is a batch size's measured
-# squared distance with its 95% interval, on log-log axes; the line is the
-# formula. It falls by a factor of 10 for each tenfold batch, the 1/B, and
+# squared distance with its 95% interval as bars (hidden by the dot where the
+# interval is narrower), on log-log axes; the line is the formula. It falls by a factor of 10 for each tenfold batch, the 1/B, and
 # bends down at the right, the (N − B)/(N − 1). On the right, each colour is
 # a learning rate: its mean x² starts at 1 (x starts at 1), moves to its
 # dashed floor (down to a floor below 1, up to one above, as lr 0.9's), and

@@ -534,6 +534,9 @@ def check05(settings, fail):
     low, high = settings["GRID"]
     if not low < high:
         fail(f"argument --grid: the first rate must be below the second, got {low:g},{high:g}")
+    rates = settings["FLOOR_RATES"]
+    if len(set(rates)) < len(rates):
+        fail(f"argument --floor-rates: each rate once, got {','.join(f'{lr:g}' for lr in rates)}")
     resolve_device(settings, fail)
 
 

@@ -393,6 +393,7 @@ def test_the_protocol_is_checked_and_each_shortfall_named(lesson):
     (["--floor-rates", "0.5,1"], "argument --floor-rates: each value: must be a finite number from 0.0001 to 0.99"),
     (["--test-seeds", "1"], "argument --test-seeds: must be a whole number from 2 to 1000, got '1'"),
     (["--grid", "0.1,0.1"], "argument --grid: the first rate must be below the second, got 0.1,0.1"),
+    (["--floor-rates", "0.1,0.5,0.1"], "argument --floor-rates: each rate once, got 0.1,0.5,0.1"),
 ])
 def test_a_bad_setting_is_one_line_naming_what_is_allowed(flags, message):
     status, out, err = run_in_terminal(LESSON, flags)
