@@ -361,7 +361,8 @@ if PLOTS:
 # %% [markdown]
 # **What to look at:** on the left, each dot is a batch size's measured
 # squared distance with its 95% interval as bars (hidden by the dot where the
-# interval is narrower), on log-log axes; the line is the formula. It falls by a factor of 10 for each tenfold batch, the 1/B, and
+# interval is narrower), on log-log axes; the line is the formula. It falls
+# by a factor of 10 for each tenfold batch, the 1/B, and
 # bends down at the right, the (N − B)/(N − 1). On the right, each colour is
 # a learning rate: its mean x² starts at 1 (x starts at 1), moves to its
 # dashed floor (down to a floor below 1, up to one above, as lr 0.9's), and

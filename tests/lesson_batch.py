@@ -64,6 +64,17 @@ class Outcomes:
         return found["value"]
 
 
+def outcomes_fixture(module_name):
+    """The session fixture of a module whose BATCH runs here: its Outcomes (conftest.BATCHES names it)."""
+    @pytest.fixture(scope="session")
+    def outcomes():
+        from conftest import BACKGROUND  # a test session's, not this script's
+
+        return Outcomes(BACKGROUND.jobs["lesson_batch"], module_name)
+
+    return outcomes
+
+
 if __name__ == "__main__":
     sys.path[:0] = [str(REPO_DIR)]  # pyproject.toml's pythonpath; this folder is already on the path
     *names, option, folder = sys.argv[1:]

@@ -48,7 +48,8 @@ from pathlib import Path
 REPO_DIR = Path(__file__).resolve().parent.parent
 EQUIVALENT_LIST = REPO_DIR / "tests" / "MUTANTS.md"
 TARGETS = ["common.py", "_cli.py", "_flags.py", "_gif.py", "_figures.py", "_notebook.py", "_adam.py",
-           "01_pattern_classifier.py", "02_gd_parabola_anim.py", "03_custom_optimizer.py", "04_adam_by_hand.py", "05_minibatch_race.py"]
+           "01_pattern_classifier.py", "02_gd_parabola_anim.py", "03_custom_optimizer.py", "04_adam_by_hand.py",
+           "05_minibatch_race.py"]
 FOCUS = {  # the tests that run first for each file; the rest of the suite follows
     "common.py": ["test_common.py"],
     "_cli.py": ["test_cli.py", "test_flags.py"],

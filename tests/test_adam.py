@@ -13,6 +13,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
+
 from twins import (
     assert_same_bits,
     descend_float64,

@@ -584,11 +584,12 @@ def test_the_frame_follows_a_run_only_while_it_is_nearer_than_twice_its_start():
 
 # === Adam's parts (parts 2 and 3) and their settings: issue 24 ====================================
 
-import common  # noqa: E402 -- this block's own imports, kept with it
-from conftest import articles_loop  # noqa: E402
 from hypothesis import example, given  # noqa: E402
 
+import common  # noqa: E402 -- this block's own imports, kept with it
+from conftest import articles_loop  # noqa: E402
 from settings_space import lesson_flags  # noqa: E402
+
 
 def network_lr_help():
     status, text, _ = terminal(["--help"])

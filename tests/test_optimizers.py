@@ -8,6 +8,7 @@ import io
 import pytest
 import torch
 from torch import nn
+
 from twins import (
     assert_same_bits,
     descend_float64,

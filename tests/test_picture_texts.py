@@ -23,8 +23,8 @@ from PIL import Image, ImageDraw
 import _cli
 import _gif
 import common
-from conftest import BACKGROUND, run_lesson
-from lesson_batch import Outcomes
+from conftest import run_lesson
+from lesson_batch import outcomes_fixture
 
 TOLERANCE = 1  # pixels: two boxes may touch, or share a pixel's anti-aliased edge
 
@@ -306,10 +306,7 @@ def problems_at(name, out_dir):
 BATCH = {name: functools.partial(problems_at, name) for name in SETTINGS}
 
 
-@pytest.fixture(scope="session")
-def picture_text_runs():
-    """What BATCH's runs gave, done in the background (conftest.BATCHES)."""
-    return Outcomes(BACKGROUND.jobs["lesson_batch"], "test_picture_texts")
+picture_text_runs = outcomes_fixture("test_picture_texts")  # what BATCH's runs gave, done in the background (conftest.BATCHES)
 
 
 @pytest.mark.parametrize("name", SETTINGS)

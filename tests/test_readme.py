@@ -12,8 +12,8 @@ import pytest
 
 import _gif
 import _notebook
-from conftest import BACKGROUND, LESSONS, REPO_DIR, frames_of, last_json_line, run_lesson
-from lesson_batch import Outcomes
+from conftest import LESSONS, REPO_DIR, frames_of, last_json_line, run_lesson
+from lesson_batch import outcomes_fixture
 
 README = (REPO_DIR / "README.md").read_text()
 
@@ -210,10 +210,7 @@ def try_this_printout(command, out_dir):
 BATCH = {command: functools.partial(try_this_printout, command) for command in PROMISES}
 
 
-@pytest.fixture(scope="session")
-def try_this_runs():
-    """What BATCH's runs gave, done in the background (conftest.BATCHES)."""
-    return Outcomes(BACKGROUND.jobs["lesson_batch"], "test_readme")
+try_this_runs = outcomes_fixture("test_readme")  # what BATCH's runs gave, done in the background (conftest.BATCHES)
 
 
 @pytest.mark.parametrize("command", PROMISES)
