@@ -463,7 +463,7 @@ LR_LIMITS = (1e-6, 10.0)  # how far a grid may grow
 grid = np.geomspace(*GRID, GRID_POINTS).tolist()
 tune_seeds = list(range(SEED, SEED + TUNE_SEEDS))
 test_seeds = list(range(SEED + TUNE_SEEDS, SEED + TUNE_SEEDS + TEST_SEEDS))  # fresh: never tuned on
-decades = math.log10(GRID[1] / GRID[0])
+decades = round(math.log10(GRID[1] / GRID[0]), 9)  # 0.001 to 1: 3 decades, not 2.9999999999999996
 print(f"grid: {len(grid)} learning rates from {GRID[0]:g} to {GRID[1]:g} ({decades:.3g} decade{'s' * (decades != 1)}); "
       f"tuning seeds {tune_seeds[0]}..{tune_seeds[-1]}, test seeds {test_seeds[0]}..{test_seeds[-1]}")
 if len(grid) < 7 or decades < 3:
