@@ -76,7 +76,9 @@ def outcomes_fixture(module_name):
 
 
 if __name__ == "__main__":
-    sys.path[:0] = [str(REPO_DIR)]  # pyproject.toml's pythonpath; this folder is already on the path
+    # pyproject.toml's pythonpath, after this folder (already first): `conftest` is tests/conftest.py, even
+    # where the root holds a conftest.py of its own (tests/mutation.py's copies do)
+    sys.path.insert(1, str(REPO_DIR))
     *names, option, folder = sys.argv[1:]
     assert option == "--out-dir", sys.argv
     for name in names:
