@@ -579,7 +579,8 @@ def flags05(parser, settings):
     rates = _cli.comma_list(_cli.in_range(low, high), 6, f"learning rates from {low:g} to {high:g}")
     parser.add_argument("--floor-rates", dest="FLOOR_RATES", type=rates, metavar="LR[,LR...]",
                         default=settings["FLOOR_RATES"],
-                        help=f"part 2: 1 to 6 learning rates on y = x^2, each from {low:g} to {high:g}, below lesson "
-                             f"02's edge at 1 (default: {','.join(f'{lr:g}' for lr in settings['FLOOR_RATES'])})")
+                        help=f"part 2: 1 to 6 different learning rates on y = x^2, each from {low:g} to {high:g}, "
+                             f"below lesson 02's edge at 1 "
+                             f"(default: {','.join(f'{lr:g}' for lr in settings['FLOOR_RATES'])})")
     add_device_flag(parser, settings)
     add_plots_flag(parser, settings)
