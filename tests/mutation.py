@@ -344,7 +344,8 @@ def main():
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--show", metavar="ID", help="print one mutant as a diff and stop")
     parser.add_argument("--jobs", type=int, default=2, help="mutants tested at a time")
-    parser.add_argument("--timeout", type=float, default=180, help="seconds before a run counts as killed")
+    parser.add_argument("--timeout", type=float, default=400,
+                        help="seconds before a run counts as killed (two suites at once take about 140 s each)")
     parser.add_argument("--report", type=Path, default=Path("mutation-report.json"), help="where to write results")
     parser.add_argument("--summarize", nargs="+", type=Path, metavar="REPORT",
                         help="summarize saved reports instead of running; a mutant's result in a later "

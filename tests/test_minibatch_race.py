@@ -155,6 +155,18 @@ def test_the_measured_noise_is_what_the_same_batches_give(lesson, per_sample):
     assert f"-> the formula lies inside {inside} of 5 intervals" in printed
 
 
+def test_the_full_gradient_is_the_mean_of_the_per_sample_ones_up_to_rounding(lesson, per_sample):
+    """The printed length, and the gap between the mean of the per-sample gradients and the full gradient:
+    float32 rounding (4e-9 at these settings), far below 1e-6."""
+    _, printed, _ = lesson
+    _, gradients = per_sample
+    line = next(line for line in printed.splitlines() if line.startswith("full gradient: length"))
+    length = float(line.split("length ")[1].split(";")[0])
+    gap = float(line.split("differs from it by at most ")[1].split(" ")[0])
+    assert length == pytest.approx(gradients.mean(dim=0).norm().item(), rel=1e-3)
+    assert 0 <= gap <= 1e-6 and line.endswith("(float32 rounding)")
+
+
 # --- part 2 --------------------------------------------------------------------------------------
 
 def expected_square_by_recursion(lr, steps, noise=1.0, curvature=2.0, start=1.0):
@@ -211,6 +223,27 @@ def test_each_floor_comparison_says_what_the_steps_say(lesson):
                 f"times lower, {when}") in printed
 
 
+def test_the_approach_formula_holds_from_any_start(lesson):
+    """The formula's E[x²] at step t from other starts than 1 (the cell's X_START, edited), by the recursion:
+    the start's share is c^(2t)·x₀², so x₀ enters squared."""
+    expected_square = lesson[0].expected_square
+    for start in (2.0, 0.5, -3.0):
+        edited = type(expected_square)(expected_square.__code__, {**expected_square.__globals__, "X_START": start},
+                                       None, expected_square.__defaults__)
+        for lr, t in ((0.9, 3), (0.1, 10), (0.01, 500)):
+            assert edited(lr, t) == pytest.approx(expected_square_by_recursion(lr, t, start=start), rel=1e-9)
+
+
+def test_part_2_says_what_it_ran(lesson):
+    assert "5000 runs per rate, 500 steps from x = 1, noise σ = 1, λ = 2" in lesson[1].splitlines()
+
+
+def test_two_rates_that_start_near_their_floors_reach_them_at_the_same_step():
+    """From x = 1, lr 0.7 and 0.8 (floors 0.583 and 1) start within a factor of 2 of their floors: step 0."""
+    printed = run_lesson(LESSON, [*QUICKEST, "--floor-rates", "0.7,0.8"])[1]
+    assert "-> lr 0.7 against 0.8: a floor 1.71 times lower, reached at the same step" in printed.splitlines()
+
+
 # --- part 3 --------------------------------------------------------------------------------------
 
 def test_part_3_is_a_network_trained_here_step_for_step(lesson):
@@ -221,6 +254,14 @@ def test_part_3_is_a_network_trained_here_step_for_step(lesson):
                                    "val": (defined.val_images, defined.val_labels),
                                    "test": (defined.test_images, defined.test_labels)}.items():
         assert report["part3"][f"{name}_accuracy"] == accuracy(network, images, labels)
+
+
+def test_part_3_prints_the_loss_of_its_first_and_last_steps(lesson):
+    defined, printed, _ = lesson
+    losses = defined.part3_losses  # the losses of a run trained here (the test above)
+    assert [line for line in printed.splitlines() if line.startswith("  step ")] == [
+        f"  step    1/30  this minibatch's loss {losses[0]:.4g}",
+        f"  step   30/30  this minibatch's loss {losses[-1]:.4g}"]
 
 
 # --- part 4 --------------------------------------------------------------------------------------
@@ -388,6 +429,24 @@ def test_the_protocol_is_checked_and_each_shortfall_named(lesson):
     _, printed, report = lesson
     assert len(report["race"]["gaps"]) >= 2  # 5 rates; 3 and 12 seeds
     check_gaps(report, printed)
+
+
+def test_seven_rates_over_three_decades_are_a_wide_enough_grid():
+    """The protocol's edge: 7 rates from 0.001 to 1 fall short of it in neither the warning nor the gaps."""
+    printed = run_lesson(LESSON, ["--grid", "0.001,1", "--grid-points", "7", *QUICKEST])[1]
+    report = last_json_line(printed)
+    assert "-> a narrow grid" not in printed
+    assert not any(gap.startswith("a grid of") for gap in report["race"]["gaps"])
+    check_gaps(report, printed)
+
+
+def test_the_unfair_race_says_how_far_apart_its_first_and_last_are(lesson):
+    _, printed, report = lesson
+    unfair = report["race"]["unfair"]
+    scores, ranking = unfair["test_accuracy"], unfair["ranking"]
+    assert len(set(scores.values())) == 3  # the second differs from the last: a gap to the second would show
+    assert (f"-> the unfair race ranks {' > '.join(ranking)}, first to last "
+            f"{max(scores.values()) - min(scores.values()):.2f} points apart") in printed.splitlines()
 
 
 # --- settings --------------------------------------------------------------------------------------
