@@ -245,9 +245,9 @@ END_TO_END_RUNS = {
     "stage4": ("04_adam_by_hand.py", ["--json"]),
     "stage5": ("05_minibatch_race.py", ["--json"]),
     # 05's notebook runs with a shorter race (NOTEBOOK_SETTINGS): this is the script at the same settings
-    "stage5_short": ("05_minibatch_race.py", ["--steps", "30", "--draws", "40", "--tune-seeds", "3",
-                                              "--test-seeds", "12", "--grid-points", "5",
-                                              "--floor-rates", "0.9,0.1,0.01", "--json"]),
+    "stage5_short": ("05_minibatch_race.py", ["--steps", "10", "--draws", "10", "--tune-seeds", "2",
+                                              "--test-seeds", "4", "--grid-points", "3",
+                                              "--floor-rates", "0.9,0.1", "--json"]),
     "stage1_bad_lr": ("01_pattern_classifier.py", ["--lr", "-1"]),
     "stage1_diverges": ("01_pattern_classifier.py", ["--lr", "1e37", "--sweep", "0", "--no-plots"]),
     "stage2_reader_gone": ("02_gd_parabola_anim.py", ["--steps", "5"]),
@@ -268,8 +268,8 @@ KERNEL_CHECKS = {"02_gd_parabola_anim": [
 # Notebooks whose own Run All edits the settings cell first, as a learner may, to keep the suite quick: the
 # lines that replace the settings cell's lines, the same settings as END_TO_END_RUNS' "stage5_short".
 NOTEBOOK_SETTINGS = {"05_minibatch_race": {
-    "STEPS": "STEPS = 30", "DRAWS": "DRAWS = 40", "TUNE_SEEDS": "TUNE_SEEDS = 3", "TEST_SEEDS": "TEST_SEEDS = 12",
-    "GRID_POINTS": "GRID_POINTS = 5", "FLOOR_RATES": "FLOOR_RATES = (0.9, 0.1, 0.01)"}}
+    "STEPS": "STEPS = 10", "DRAWS": "DRAWS = 10", "TUNE_SEEDS": "TUNE_SEEDS = 2", "TEST_SEEDS": "TEST_SEEDS = 4",
+    "GRID_POINTS": "GRID_POINTS = 3", "FLOOR_RATES": "FLOOR_RATES = (0.9, 0.1)"}}
 
 
 # Run All again, in the same kernel as the lesson's own run, with the settings cell edited as a learner
