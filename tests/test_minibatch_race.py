@@ -247,9 +247,10 @@ def test_two_rates_that_start_near_their_floors_reach_them_at_the_same_step():
 # --- part 3 --------------------------------------------------------------------------------------
 
 def test_part_3_is_a_network_trained_here_step_for_step(lesson):
-    defined, _, report = lesson
+    defined, printed, report = lesson
     network, losses = train_alone(0, torch.optim.SGD, 0.1, 30, defined.train_images, defined.train_labels)
     assert losses == defined.part3_losses
+    assert math.isfinite(losses[-1]) and "diverged" not in printed  # a finite run is not called diverged
     for name, (images, labels) in {"train": (defined.train_images, defined.train_labels),
                                    "val": (defined.val_images, defined.val_labels),
                                    "test": (defined.test_images, defined.test_labels)}.items():
@@ -309,6 +310,10 @@ def test_paired_seeds_start_every_optimizer_alike_and_feed_it_alike(lesson):
 
 def test_the_tuning_table_and_the_chosen_rates_follow_from_the_validation_runs(lesson):
     _, printed, report = lesson
+    header = f"{'lr':>9}  " + "  ".join(f"{name:>8}" for name in OPTIMIZERS)
+    rows = printed.split(header + "\n", 1)[1].splitlines()[:5]  # the table: a row per rate, a column per optimizer
+    for row, point in zip(rows, report["race"]["tuning"]["SGD"]):
+        assert row.split()[:2] == [f"{point['lr']:.3g}", f"{point['val_mean']:.2f}%"]
     for name, points in report["race"]["tuning"].items():
         for point in points:
             scores = point["val_accuracies"]
