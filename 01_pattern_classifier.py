@@ -429,20 +429,12 @@ if SWEEP:
 
 # %% [markdown]
 # Seeds are a sample, so a count comes with its uncertainty: the 95% Wilson
-# interval is the range of success rates that such a count makes plausible. It
-# never leaves 0..100%, yet float rounding can put an end a hair outside, so
-# both ends are clamped. The mean test accuracy of all runs comes with its own
-# 95% interval: the mean plus or minus 1.96 standard errors.
+# interval is the range of success rates that such a count makes plausible
+# (`wilson_interval` in `common.py`, which lesson 05 uses too). The mean test
+# accuracy of all runs comes with its own 95% interval: the mean plus or minus
+# 1.96 standard errors.
 
 # %%
-def wilson_interval(successes, runs, z=1.96):
-    """The 95% Wilson score interval of a success rate, in percent: (low, high)."""
-    rate, spread = successes / runs, z * z / runs
-    centre = (rate + spread / 2) / (1 + spread)
-    half_width = z * math.sqrt(rate * (1 - rate) / runs + spread / (4 * runs)) / (1 + spread)
-    return max(0.0, 100 * (centre - half_width)), min(100.0, 100 * (centre + half_width))
-
-
 def mean_interval(accuracies, z=1.96):
     """The mean, and its 95% interval: mean +- 1.96 standard errors, within 0..100%; None for one value."""
     mean = sum(accuracies) / len(accuracies)
@@ -463,7 +455,7 @@ def summarize(result, order):
     learned = [test for train, test in pairs if train == 100.0]  # the test accuracies of the runs that learned
     others = [test for train, test in pairs if train < 100.0]
     below = [test for test in learned if test < 100.0]  # learned the training set, yet missed test inputs
-    low, high = wilson_interval(len(learned), len(pairs))
+    low, high = common.wilson_interval(len(learned), len(pairs))
     mean, interval = mean_interval(result["test_accuracy"])
     print(f"{order:>10} order: {len(learned)} of {len(pairs)} run{'s' if len(pairs) > 1 else ''} learned their "
           f"training set (95% Wilson interval {low:.2f}% to {high:.2f}%)")

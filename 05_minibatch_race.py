@@ -73,6 +73,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 import _cli
+import common
 
 torch.set_num_threads(1)  # small tensors: more threads only wait for each other
 digits = load_digits()
@@ -531,7 +532,7 @@ def accuracies(weights, inputs, targets):
 # mean ± t standard errors, where t comes from Student's t distribution (2.26
 # for 10 seeds, 2.01 for 50, 12.7 for 2; scipy, which scikit-learn brings,
 # computes it). An accuracy lies in 0..100%, so its interval is cut there. A
-# share of seeds comes with lesson 01's Wilson interval.
+# share of seeds comes with lesson 01's Wilson interval, from `common.py`.
 
 # %%
 from scipy.stats import t as student_t
@@ -543,14 +544,6 @@ def mean_interval(values, bounds=(0.0, 100.0)):
     mean = values.mean()
     half = student_t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
     return mean, (max(bounds[0], mean - half), min(bounds[1], mean + half))
-
-
-def wilson_interval(successes, runs, z=1.96):
-    """The 95% Wilson score interval of a success rate, in percent: (low, high)."""
-    rate, spread = successes / runs, z * z / runs
-    centre = (rate + spread / 2) / (1 + spread)
-    half_width = z * math.sqrt(rate * (1 - rate) / runs + spread / (4 * runs)) / (1 + spread)
-    return max(0.0, 100 * (centre - half_width)), min(100.0, 100 * (centre + half_width))
 
 # %% [markdown]
 # The tuning: every optimizer at every rate of the grid, on the tuning seeds,
@@ -670,7 +663,7 @@ def paired(first, second):
     wins, losses = sum(d > 0 for d in differences), sum(d < 0 for d in differences)
     return {"pair": [first, second], "mean_difference": mean, "interval": [low, high],
             "paired_half_width": (high - low) / 2, "unpaired_half_width": unpaired, "wins": wins, "losses": losses,
-            "ties": len(a) - wins - losses, "wins_share_95ci": list(wilson_interval(wins, len(a)))}
+            "ties": len(a) - wins - losses, "wins_share_95ci": list(common.wilson_interval(wins, len(a)))}
 
 # %% [markdown]
 # The verdict, from the interval: above 0 or below it, one optimizer beats the

@@ -1,10 +1,12 @@
 """What the lessons share: the article's two patterns, its network `Test_Conv`
 (and a fresh one from a seed), the training and test sets, evaluation (with the
-bit-for-bit comparison of two networks), and the closed form of gradient
-descent on y = x^2.
+bit-for-bit comparison of two networks), the 95% Wilson interval of a count
+of runs (lessons 01 and 05), and the closed form of gradient descent on y = x^2.
 
 Open it after the first cells of lesson 01, which use it from the start.
 """
+
+import math
 
 import torch
 from torch import nn
@@ -144,6 +146,15 @@ def compare_weights(model, other):
 def verdict(identical):
     """compare_weights' first answer, in words."""
     return "identical, bit for bit" if identical else "DIFFERENT"
+
+
+def wilson_interval(successes, runs, z=1.96):
+    """The 95% Wilson score interval of a success rate, in percent: (low, high). It never leaves 0..100%,
+    yet float rounding can put an end a hair outside, so both ends are clamped."""
+    rate, spread = successes / runs, z * z / runs
+    centre = (rate + spread / 2) / (1 + spread)
+    half_width = z * math.sqrt(rate * (1 - rate) / runs + spread / (4 * runs)) / (1 + spread)
+    return max(0.0, 100 * (centre - half_width)), min(100.0, 100 * (centre + half_width))
 
 
 # ---------------------------------------------------------------------------
